@@ -1,0 +1,55 @@
+"""From a parsed module to what the rules read: residual adds with their shapes, channel uses, convs."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import libcst as cst
+
+from .events import ChannelUse, ConvBuilt, ResidualAdd
+from .interpreter import FileIndex, Interpreter
+from .residual import ResidualShapes, examine
+
+
+@dataclass
+class Analysis:
+    module: cst.Module
+    residual_adds: List[ResidualAdd] = field(default_factory=list)
+    residuals: List[ResidualShapes] = field(default_factory=list)
+    channel_uses: List[ChannelUse] = field(default_factory=list)
+    convs: List[ConvBuilt] = field(default_factory=list)
+
+
+def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]] = None) -> Analysis:
+    """Run every class, module-level function and statement of the file symbolically."""
+    result = Analysis(module)
+
+    def emit(event: object) -> None:
+        if isinstance(event, ResidualAdd):
+            result.residual_adds.append(event)
+        elif isinstance(event, ChannelUse):
+            result.channel_uses.append(event)
+        elif isinstance(event, ConvBuilt):
+            result.convs.append(event)
+
+    index = FileIndex(module)
+    interp = Interpreter(index, emit)
+    for cls in index.classes:
+        size = index.input_size(cls)
+        if size is None and input_size and not _used_elsewhere(cls, source):
+            size = tuple(input_size)
+        interp.analyse_class(cls, size)
+    for fn in index.functions:
+        interp.analyse_function(fn)
+    interp.analyse_statements(index.statements)
+    for add in result.residual_adds:
+        shapes = examine(add)
+        if shapes is not None:
+            result.residuals.append(shapes)
+    return result
+
+
+def _used_elsewhere(cls: cst.ClassDef, source: str) -> bool:
+    """Whether the file calls the class (then it is a part, not the top-level model)."""
+    return len(re.findall(rf"\b{re.escape(cls.name.value)}\s*\(", source)) > 0

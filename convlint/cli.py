@@ -1,0 +1,180 @@
+"""``convlint check|rule`` — the command line of ../CONTRACT.md."""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import __version__
+from . import config as config_mod
+from .diagnostics import Diagnostic
+from .engine import Selection, check_bytes, check_path
+from .reporters import REPORTERS
+from .rules import ALL_RULES, RULES
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".venv", "venv", ".mypy_cache",
+             ".pytest_cache", ".ruff_cache", "node_modules", "build", "dist", ".eggs", "site-packages"}
+PARALLEL_THRESHOLD = 16  # below this many files, starting worker processes costs more than it saves
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convlint", description="Find shape bugs in PyTorch conv nets.")
+    parser.add_argument("--version", action="version", version=f"convlint {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    check = sub.add_parser("check", help="check files or folders")
+    check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    check.add_argument("--format", choices=sorted(REPORTERS), default="text")
+    check.add_argument("--select", default=None, help="comma-separated codes or prefixes")
+    check.add_argument("--ignore", default=None, help="comma-separated codes or prefixes")
+    check.add_argument("--no-confirm", action="store_true", help="skip the torch confirmation step")
+    check.add_argument("--stdin-filename", default=None, help="the path to report for source read from stdin")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when diagnostics are found")
+    check.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    check.add_argument("--config", default=None, help="a pyproject.toml to read [tool.convlint] from")
+    rule = sub.add_parser("rule", help="print a rule's documentation")
+    rule.add_argument("code", nargs="?")
+    rule.add_argument("--all", action="store_true", help="print every rule's documentation")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_CLEAN if exc.code == 0 else EXIT_ERROR
+    if args.command == "rule":
+        return cmd_rule(args)
+    if args.command == "check":
+        try:
+            return cmd_check(args)
+        except config_mod.ConfigError as exc:
+            print(f"convlint: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    parser.print_help(sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_rule(args: argparse.Namespace) -> int:
+    if args.all:
+        print("\n".join(rule.documentation() for rule in ALL_RULES))
+        return EXIT_CLEAN
+    code = (args.code or "").upper()
+    if code not in RULES:
+        print(f"convlint: unknown rule code: {args.code} (known: {', '.join(RULES)})", file=sys.stderr)
+        return EXIT_ERROR
+    print(RULES[code].documentation())
+    return EXIT_CLEAN
+
+
+def _codes(text: Optional[str]) -> Optional[List[str]]:
+    if text is None:
+        return None
+    return [c.strip().upper() for c in text.split(",") if c.strip()]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    known = list(RULES)
+    config_path = args.config or config_mod.find_pyproject(
+        os.path.dirname(os.path.abspath(args.stdin_filename)) if args.stdin_filename else os.getcwd())
+    if args.config and not os.path.isfile(args.config):
+        raise config_mod.ConfigError(f"{args.config}: no such file")
+    config = config_mod.load(config_path, known)
+    select = _codes(args.select) or config.select
+    ignore = (_codes(args.ignore) or []) + config.ignore
+    for code in select + ignore:
+        config_mod.check_code(code, known, "--select/--ignore")
+    selection = Selection(tuple(select), tuple(ignore))
+
+    diagnostics: List[Diagnostic] = []
+    failed = False
+    if args.paths == ["-"]:
+        data = sys.stdin.buffer.read()
+        diagnostics = check_bytes(data, args.stdin_filename or "-", selection, config.input_size)
+    else:
+        files: List[str] = []
+        for path in args.paths:
+            if path == "-":
+                print("convlint: '-' (stdin) cannot be mixed with other paths", file=sys.stderr)
+                return EXIT_ERROR
+            if not os.path.lexists(path):
+                print(f"convlint: {path}: no such file or directory", file=sys.stderr)
+                failed = True
+                continue
+            files.extend(discover(path, config.exclude))
+        diagnostics = run_files(files, selection, config.input_size, args.jobs)
+    diagnostics.sort(key=Diagnostic.sort_key)
+
+    rules_meta = {r.code: {"name": r.name, "summary": r.summary, "doc": r.documentation(),
+                           "severity": r.severity} for r in ALL_RULES}
+    REPORTERS[args.format](diagnostics, sys.stdout, rules_meta)
+    sys.stdout.flush()
+    if failed:
+        return EXIT_ERROR
+    if diagnostics and not args.exit_zero:
+        return EXIT_FOUND
+    return EXIT_CLEAN
+
+
+def discover(path: str, exclude: Sequence[str]) -> List[str]:
+    """The Python files under ``path`` in a stable order, skipping tool, build and ignored folders."""
+    if not os.path.isdir(path):
+        return [path]
+    ignore = list(exclude) + _gitignore(path)
+    out: List[str] = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        rel_dir = os.path.relpath(dirpath, path)
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if d not in SKIP_DIRS and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg"))
+            and not _ignored(os.path.normpath(os.path.join(rel_dir, d)), ignore, is_dir=True))
+        for name in sorted(filenames):
+            if name.endswith(".py") and not _ignored(os.path.normpath(os.path.join(rel_dir, name)), ignore):
+                out.append(os.path.join(dirpath, name))
+    return out
+
+
+def _gitignore(root: str) -> List[str]:
+    try:
+        with open(os.path.join(root, ".gitignore"), encoding="utf-8", errors="replace") as fh:
+            return [line.strip() for line in fh if line.strip() and not line.startswith(("#", "!"))]
+    except OSError:
+        return []
+
+
+def _ignored(rel: str, patterns: Sequence[str], is_dir: bool = False) -> bool:
+    rel = rel.replace(os.sep, "/")
+    name = rel.rsplit("/", 1)[-1]
+    for pattern in patterns:
+        p = pattern.rstrip("/")
+        if pattern.endswith("/") and not is_dir:
+            continue
+        anchored = p.startswith("/") or "/" in p
+        p = p.lstrip("/")
+        if fnmatch.fnmatch(rel, p) or (not anchored and fnmatch.fnmatch(name, p)) or rel.startswith(p + "/"):
+            return True
+    return False
+
+
+def _check_one(job: Tuple[str, Selection, Optional[List[int]]]) -> List[Diagnostic]:
+    path, selection, input_size = job
+    return check_path(path, path, selection, input_size)
+
+
+def run_files(files: Sequence[str], selection: Selection, input_size: Optional[List[int]],
+              jobs: int) -> List[Diagnostic]:
+    jobs = jobs or os.cpu_count() or 1
+    work = [(f, selection, input_size) for f in files]
+    if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
+        results: Iterable[List[Diagnostic]] = map(_check_one, work)
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        results = pool.map(_check_one, work, chunksize=max(1, len(work) // (jobs * 8)))
+    out: List[Diagnostic] = []
+    for diags in results:
+        out.extend(diags)
+    return out

@@ -1,0 +1,90 @@
+"""``[tool.convlint]`` in the nearest ``pyproject.toml`` (or the one ``--config`` names)."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+KNOWN_KEYS = {"select", "ignore", "confirm", "input-size", "exclude"}
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the file and the key."""
+
+
+@dataclass
+class Config:
+    select: List[str] = field(default_factory=lambda: ["CVL"])
+    ignore: List[str] = field(default_factory=list)
+    confirm: bool = True
+    input_size: Optional[List[int]] = None
+    exclude: List[str] = field(default_factory=list)
+    path: Optional[str] = None
+
+
+def find_pyproject(start: str) -> Optional[str]:
+    here = os.path.abspath(start)
+    if os.path.isfile(here):
+        here = os.path.dirname(here)
+    while True:
+        candidate = os.path.join(here, "pyproject.toml")
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def load(path: Optional[str], known_codes: Sequence[str]) -> Config:
+    if path is None:
+        return Config()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
+    section = data.get("tool", {}).get("convlint", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.convlint] must be a table")
+    unknown = sorted(set(section) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key in [tool.convlint]: {', '.join(unknown)}")
+    config = Config(path=path)
+    for key in ("select", "ignore", "exclude"):
+        if key in section:
+            value = section[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: [tool.convlint] {key} must be a list of strings")
+            setattr(config, key, list(value))
+    for code in config.select + config.ignore:
+        check_code(code, known_codes, path)
+    if "confirm" in section:
+        if not isinstance(section["confirm"], bool):
+            raise ConfigError(f"{path}: [tool.convlint] confirm must be true or false")
+        config.confirm = section["confirm"]
+    if "input-size" in section:
+        config.input_size = parse_input_size(section["input-size"], path)
+    return config
+
+
+def check_code(code: str, known_codes: Sequence[str], where: str) -> None:
+    if not any(k.startswith(code) for k in known_codes):
+        raise ConfigError(f"{where}: unknown rule code or prefix: {code}")
+
+
+def parse_input_size(value, where: str) -> List[int]:
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.lower().split("x")]
+        except ValueError:
+            value = None
+    if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, int) and v > 0 for v in value):
+        raise ConfigError(f"{where}: input-size must be C,H,W positive integers, e.g. [3, 224, 224]")
+    return value

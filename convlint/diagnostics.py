@@ -1,0 +1,55 @@
+"""Diagnostics: what a rule found, where, and how to fix it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+import libcst as cst
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Replace ``node`` by ``replacement``, or insert it right after ``node`` with ``insert_after``."""
+
+    node: cst.CSTNode
+    replacement: str
+    insert_after: bool = False
+
+
+@dataclass
+class Finding:
+    """A rule's result before it has a place in a file (positions are computed only for these)."""
+
+    code: str
+    message: str
+    node: Optional[cst.CSTNode]
+    severity: str = "error"
+    fix: Optional[Fix] = None
+    line: int = 1
+    column: int = 1
+
+
+@dataclass
+class Diagnostic:
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    code: str
+    severity: str
+    message: str
+    confirmed: Optional[bool] = None
+    evidence: Optional[str] = None
+    fix: Optional[Dict[str, Any]] = None
+
+    def sort_key(self):
+        return (self.path, self.line, self.column, self.code)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "path": self.path, "line": self.line, "column": self.column, "end_line": self.end_line,
+            "end_column": self.end_column, "code": self.code, "severity": self.severity,
+            "message": self.message, "confirmed": self.confirmed, "evidence": self.evidence,
+            "fix": self.fix,
+        }

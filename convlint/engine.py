@@ -1,0 +1,177 @@
+"""One file from bytes to diagnostics: decode, parse once, analyse, run the rules, place the results.
+
+Positions are computed only for files that have a finding (LibCST's position metadata costs more
+than the parse itself, and almost every file has no finding).
+"""
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from .analysis import analyse
+from .diagnostics import Diagnostic, Finding
+from .rules import ALL_RULES, RULES
+
+# A file none of these words appear in holds no layer any rule can reason about.
+_RELEVANT = re.compile(rb"Conv|Linear|Norm|Pool|Sequential")
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+MAX_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class Selection:
+    """Which codes are reported: ``select``/``ignore`` lists of codes or prefixes."""
+
+    select: Sequence[str] = ("CVL",)
+    ignore: Sequence[str] = ()
+
+    def wants(self, code: str) -> bool:
+        if code == "CVL001":
+            return True  # a file that cannot be checked is always said
+        chosen = max((len(p) for p in self.select if code.startswith(p)), default=-1)
+        ignored = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
+        if chosen < 0 or ignored > chosen:
+            return False
+        rule = RULES.get(code)
+        # `select = ["CVL"]` means every error and warning rule; info rules are chosen by name
+        return rule is None or rule.severity != "info" or chosen > 3
+
+
+def decode(data: bytes) -> str:
+    """Source text as Python reads it: a BOM, a PEP 263 coding cookie, else UTF-8."""
+    if b"\x00" in data[:8192]:
+        raise UnicodeDecodeError("utf-8", data[:1], 0, 1, "binary file (NUL byte)")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise UnicodeDecodeError("utf-8", data[:1], 0, 1, str(exc)) from None
+    if encoding == "utf-8-sig":
+        data = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+        encoding = "utf-8"
+    return data.decode(encoding)
+
+
+def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
+                input_size: Optional[Sequence[int]] = None) -> List[Diagnostic]:
+    if len(data) > MAX_BYTES:
+        return [_file_error(path, 1, 1, f"file too large to check ({len(data) // (1024 * 1024)} MB)")]
+    try:
+        source = decode(data)
+    except (UnicodeDecodeError, LookupError) as exc:
+        return [_file_error(path, 1, 1, f"cannot decode: {_reason(exc)}")]
+    relevant = _RELEVANT.search(data) is not None
+    return check_source(source, path, selection, input_size, relevant)
+
+
+def check_source(source: str, path: str, selection: Selection = Selection(),
+                 input_size: Optional[Sequence[int]] = None, relevant: bool = True) -> List[Diagnostic]:
+    if not relevant:
+        return _syntax_only(source, path)
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        # LibCST's error positions are often a line late; Python's own parser says where it is
+        python_error = _syntax_only(source, path)
+        if python_error:
+            return python_error
+        return [_file_error(path, exc.raw_line, exc.raw_column + 1, f"cannot parse: {exc.message}")]
+    except RecursionError:
+        return [_file_error(path, 1, 1, "cannot parse: the code is nested too deeply")]
+    except Exception as exc:  # noqa: BLE001 - LibCST raises a few non-syntax errors on odd input
+        return [_file_error(path, 1, 1, f"cannot parse: {exc}")]
+    try:
+        analysis = analyse(module, source, input_size)
+    except RecursionError:
+        return [_file_error(path, 1, 1, "cannot analyse: the code is nested too deeply")]
+    findings: List[Finding] = []
+    seen = set()
+    for rule in ALL_RULES:
+        if not selection.wants(rule.code):
+            continue
+        for finding in rule.check(analysis):
+            key = (finding.code, id(finding.node))
+            if key not in seen:
+                seen.add(key)
+                findings.append(finding)
+    if not findings:
+        return []
+    return _place(findings, module, source, path)
+
+
+def _place(findings: List[Finding], module: cst.Module, source: str, path: str) -> List[Diagnostic]:
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = source.splitlines()
+    out: List[Diagnostic] = []
+    for f in findings:
+        rng = positions.get(f.node) if f.node is not None else None
+        if rng is None:
+            continue
+        line, col = rng.start.line, rng.start.column + 1
+        if _suppressed(lines, line, f.code):
+            continue
+        fix = None
+        if f.fix is not None:
+            frng = positions.get(f.fix.node)
+            if frng is not None:
+                at = frng.end if f.fix.insert_after else frng.start
+                end = frng.end
+                fix = {"line": at.line, "column": at.column + 1, "end_line": end.line,
+                       "end_column": end.column + 1, "replacement": f.fix.replacement}
+        out.append(Diagnostic(path, line, col, rng.end.line, rng.end.column + 1, f.code, f.severity,
+                              f.message, fix=fix))
+    out.sort(key=Diagnostic.sort_key)
+    return out
+
+
+def _suppressed(lines: Sequence[str], line: int, code: str) -> bool:
+    if not 0 < line <= len(lines):
+        return False
+    m = _NOQA.search(lines[line - 1])
+    if m is None:
+        return False
+    codes = m.group("codes")
+    if not codes:
+        return True
+    return any(code.startswith(c.upper()) for c in re.split(r"[,\s]+", codes) if c)
+
+
+def _syntax_only(source: str, path: str) -> List[Diagnostic]:
+    """A file no rule can flag still gets its syntax checked, the cheap way."""
+    import ast
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:
+        return [_file_error(path, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}")]
+    except (RecursionError, MemoryError, ValueError):
+        return [_file_error(path, 1, 1, "cannot parse: the code is nested too deeply")]
+    return []
+
+
+def _file_error(path: str, line: int, column: int, message: str) -> Diagnostic:
+    return Diagnostic(path, line, column, line, column, "CVL001", "error", message)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        if exc.reason.startswith("binary"):
+            return exc.reason
+        return f"not valid {exc.encoding} ({exc.reason} at byte {exc.start})"
+    return str(exc)
+
+
+def check_path(path: str, display: Optional[str] = None, selection: Selection = Selection(),
+               input_size: Optional[Sequence[int]] = None) -> List[Diagnostic]:
+    shown = display or path
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return [_file_error(shown, 1, 1, f"cannot read: {exc.strerror or exc}")]
+    return check_bytes(data, shown, selection, input_size)

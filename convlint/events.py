@@ -1,0 +1,58 @@
+"""What the analysis tells the rules: the facts about a module that diagnostics are derived from.
+
+The interpreter produces these while it runs ``__init__`` and ``forward`` symbolically; rules read
+them and nothing else (no rule walks the syntax tree).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import libcst as cst
+
+from .symbolic import Facts, Poly
+from .values import TensorV
+
+
+@dataclass(frozen=True)
+class ResidualAdd:
+    """``a + b`` (or ``a += b``, ``torch.add(a, b)``, ``a.add_(b)``) of two tensors of one input."""
+
+    node: cst.CSTNode
+    left: TensorV
+    right: TensorV
+    facts: Facts
+
+    def sides(self):
+        """(branch, shortcut, branch steps, shortcut steps): the shortcut is the side with fewer
+        layers since the tensors' common ancestor (the identity shortcut has none)."""
+        common = 0
+        for a, b in zip(self.left.history, self.right.history):
+            if a is not b:
+                break
+            common += 1
+        left_steps, right_steps = self.left.history[common:], self.right.history[common:]
+        if len(left_steps) >= len(right_steps):
+            return self.left, self.right, left_steps, right_steps
+        return self.right, self.left, right_steps, left_steps
+
+
+@dataclass(frozen=True)
+class ChannelUse:
+    """A layer that expects ``expected`` channels (or features) receiving a tensor with ``actual``."""
+
+    layer: Any            # convlint.layers.Layer
+    argument: str         # in_channels, num_features, num_channels, in_features
+    expected: Poly
+    actual: Poly
+    tensor: TensorV
+    facts: Facts
+
+
+@dataclass(frozen=True)
+class ConvBuilt:
+    """A conv constructed with these arguments (checked as torch checks them when it is built)."""
+
+    conv: Any             # convlint.layers.Conv
+    facts: Facts
+    padding_text: Optional[str] = None

@@ -1,0 +1,1299 @@
+"""Symbolic execution of a file's model code: ``__init__`` builds layers, ``forward`` moves tensors.
+
+Each class (and each module-level function) is run once with its arguments as symbols. An ``if`` whose
+condition the path's facts do not decide forks the path, and each fork learns the condition (or its
+negation) as facts: on the ``else`` of ``if stride != 1 or in_planes != planes:`` the analysis knows
+``stride == 1`` and ``in_planes == planes``. Loops, comprehensions and anything else not modelled
+make the values they touch unknown. The run emits events (``convlint.events``) for the rules.
+
+Nothing here imports or executes the analysed code: it reads the syntax tree only.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import libcst as cst
+
+from . import layers as L
+from .events import ChannelUse, ConvBuilt, ResidualAdd
+from .shapes import ONE, ZERO, Pad, Resize, Scale, Window
+from .symbolic import Facts, Poly, lower_bound, prove_nonzero
+from .values import (
+    FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BatchSizeV, BoolV, ClassV, CmpC, Cond, ConstC, FuncV,
+    IntV, LayerV, NotC, OrC, ParamV, RefV, SelfV, ShapeV, Step, StrV, TensorV, TupleV, Value,
+)
+
+MAX_PATHS = 48      # live paths per function; more are dropped (fewer paths: fewer findings)
+MAX_DEPTH = 8       # nested helpers / module classes
+CHANNEL_PREFIX = "C["  # channel symbols of forward inputs: learned from the first layer using them
+
+INPUT_SIZE_RE = re.compile(r"convlint:\s*input-size\s*=\s*(\d+(?:\s*x\s*\d+)*)")
+
+
+def canonical(qualname: str) -> str:
+    """``torch.nn.modules.conv.Conv2d`` -> ``torch.nn.Conv2d``."""
+    if qualname.startswith("torch.nn.modules."):
+        return "torch.nn." + qualname.rsplit(".", 1)[-1]
+    return qualname
+
+
+def dotted(node: cst.BaseExpression) -> Optional[str]:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    return None
+
+
+# --- the file -----------------------------------------------------------------------------------
+
+
+class FileIndex:
+    """Top-level names of one file: imports (as torch qualified names), classes, functions, constants."""
+
+    def __init__(self, module: cst.Module):
+        self.module = module
+        self.names: Dict[str, Value] = {}
+        self.constants: Dict[str, cst.BaseExpression] = {}
+        self.star_torch_nn = False
+        self.classes: List[cst.ClassDef] = []
+        self.functions: List[cst.FunctionDef] = []
+        self.statements: List[cst.BaseStatement] = []
+        self._index(module.body)
+
+    def _index(self, body: Sequence[cst.BaseStatement]) -> None:
+        for stmt in body:
+            if isinstance(stmt, cst.ClassDef):
+                self.names[stmt.name.value] = ClassV(stmt)
+                self.classes.append(stmt)
+            elif isinstance(stmt, cst.FunctionDef):
+                self.names[stmt.name.value] = FuncV(stmt)
+                self.functions.append(stmt)
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, (cst.Import, cst.ImportFrom)):
+                        self.add_import(small, self.names)
+                    elif isinstance(small, cst.Assign) and len(small.targets) == 1 and \
+                            isinstance(small.targets[0].target, cst.Name):
+                        self.constants[small.targets[0].target.value] = small.value
+                self.statements.append(stmt)
+            elif isinstance(stmt, (cst.If, cst.Try)):
+                # `try: from torch import nn` / `if TYPE_CHECKING:` blocks still define names
+                self._index(stmt.body.body)
+                if isinstance(stmt, cst.If) and isinstance(stmt.orelse, cst.Else):
+                    self._index(stmt.orelse.body.body)
+
+    def add_import(self, node, into: Dict[str, Value]) -> None:
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                name = dotted(alias.name)
+                if name is None:
+                    continue
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    into[alias.asname.name.value] = RefV(canonical(name))
+                else:
+                    top = name.split(".")[0]
+                    into[top] = RefV(top)
+        else:
+            if node.relative or node.module is None:
+                return
+            base = dotted(node.module)
+            if base is None:
+                return
+            if isinstance(node.names, cst.ImportStar):
+                if base == "torch.nn":
+                    self.star_torch_nn = True
+                return
+            for alias in node.names:
+                name = dotted(alias.name)
+                if name is None:
+                    continue
+                local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) \
+                    else name
+                into[local] = RefV(canonical(f"{base}.{name}"))
+
+    def input_size(self, cls: cst.ClassDef) -> Optional[Tuple[int, ...]]:
+        comments = [line.comment.value for line in cls.leading_lines if line.comment]
+        if isinstance(cls.body, cst.IndentedBlock) and cls.body.header.comment:
+            comments.append(cls.body.header.comment.value)
+        for text in comments:
+            m = INPUT_SIZE_RE.search(text)
+            if m:
+                return tuple(int(v) for v in re.split(r"\s*x\s*", m.group(1)))
+        return None
+
+
+# --- paths --------------------------------------------------------------------------------------
+
+
+@dataclass
+class State:
+    env: Dict[str, Value]
+    facts: Facts
+    truths: Dict[str, bool]
+    self_v: Optional[SelfV] = None
+    returned: Optional[Value] = None
+    done: bool = False
+
+    def fork(self) -> "State":
+        if self.self_v is None:
+            return State(dict(self.env), self.facts.copy(), dict(self.truths), None, self.returned, self.done)
+        # the module under construction is mutable: each path gets its own, under every name for it
+        old, new = self.self_v, self.self_v.copy()
+        env = {k: (new if v is old else v) for k, v in self.env.items()}
+        return State(env, self.facts.copy(), dict(self.truths), new, self.returned, self.done)
+
+
+@dataclass
+class Context:
+    """Where the interpreter is: how deep in helpers, and which node diagnostics are anchored at."""
+
+    depth: int = 0
+    anchor: Optional[cst.CSTNode] = None   # the call in the analysed code that built what follows
+    report_adds: bool = True
+    owner: str = ""                        # prefix for symbols of unbound arguments in nested calls
+
+
+class Interpreter:
+    def __init__(self, index: FileIndex, emit: Callable[[object], None]):
+        self.index = index
+        self.emit_event = emit
+        self._constant_cache: Dict[str, Value] = {}
+        self._in_progress: set = set()
+        self._code_cache: Dict[int, str] = {}
+
+    # --- public entry points --------------------------------------------------------------------
+
+    def analyse_class(self, cls: cst.ClassDef, input_size: Optional[Tuple[int, ...]] = None) -> None:
+        ctx = Context()
+        init = self.find_method(cls, "__init__")
+        base_kind = self.class_kind(cls)
+        if base_kind is None:
+            return
+        self_v = SelfV(cls, {}, [] if base_kind == "sequential" else None)
+        start = State({}, Facts(), {}, self_v)
+        if init is not None:
+            states = self.run_function(init, [], {}, start, ctx, self_v, split=True)
+        else:
+            states = [start]
+        forward = self.find_method(cls, "forward")
+        if forward is None:
+            return
+        for st in states[:MAX_PATHS]:
+            if st.facts.infeasible:
+                continue
+            st.self_v = st.self_v or self_v
+            args = self.forward_inputs(forward, input_size)
+            fst = State({}, st.facts, st.truths, st.self_v)
+            self.run_function(forward, args, {}, fst, ctx, st.self_v, split=True, tensors=True)
+
+    def analyse_function(self, fn: cst.FunctionDef) -> None:
+        self.run_function(fn, [], {}, State({}, Facts(), {}), Context(), None, split=True)
+
+    def analyse_statements(self, stmts: Sequence[cst.BaseStatement]) -> None:
+        self.exec_block(stmts, [State({}, Facts(), {})], Context())
+
+    def forward_inputs(self, forward: cst.FunctionDef, input_size: Optional[Tuple[int, ...]]) -> List[Value]:
+        args: List[Value] = []
+        params = list(forward.params.posonly_params) + list(forward.params.params)
+        for i, p in enumerate(params[1:]):
+            if p.default is not None:
+                break
+            root = p.name.value
+            channels = Poly.atom(f"{CHANNEL_PREFIX}{root}]")
+            known: Tuple[Tuple[str, int], ...] = ()
+            if input_size and i == 0:
+                channels = Poly.const(input_size[0])
+                spatial = input_size[1:]
+                known = tuple((f"{root}#{k}", spatial[-k]) for k in range(1, len(spatial) + 1))
+            args.append(TensorV(root, channels, None, (), False, known))
+        return args
+
+    # --- classes --------------------------------------------------------------------------------
+
+    def class_kind(self, cls: cst.ClassDef, seen: Tuple[int, ...] = ()) -> Optional[str]:
+        """"module" or "sequential" for torch module classes; None for anything else."""
+        if id(cls) in seen:
+            return None
+        for base in cls.bases:
+            value = self.eval_static(base.value)
+            if isinstance(value, RefV):
+                if value.qualname in ("torch.nn.Module",):
+                    return "module"
+                if value.qualname == "torch.nn.Sequential":
+                    return "sequential"
+            elif isinstance(value, ClassV):
+                kind = self.class_kind(value.node, seen + (id(cls),))
+                if kind is not None:
+                    return kind
+        return None
+
+    def same_file_bases(self, cls: cst.ClassDef) -> List[cst.ClassDef]:
+        out = []
+        for base in cls.bases:
+            value = self.eval_static(base.value)
+            if isinstance(value, ClassV) and value.node is not cls:
+                out.append(value.node)
+        return out
+
+    def find_method(self, cls: cst.ClassDef, name: str, depth: int = 0) -> Optional[cst.FunctionDef]:
+        if depth > 10:
+            return None
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+                return stmt
+        for base in self.same_file_bases(cls):
+            found = self.find_method(base, name, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def class_attribute(self, cls: cst.ClassDef, name: str, depth: int = 0) -> Value:
+        if depth > 10:
+            return UNKNOWN
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    targets = []
+                    if isinstance(small, cst.Assign):
+                        targets = [t.target for t in small.targets]
+                    elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                        targets = [small.target]
+                    if any(isinstance(t, cst.Name) and t.value == name for t in targets):
+                        return self.eval_static(small.value)  # type: ignore[union-attr]
+            elif isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+                return FuncV(stmt)
+        for base in self.same_file_bases(cls):
+            found = self.class_attribute(base, name, depth + 1)
+            if found is not UNKNOWN:
+                return found
+        return UNKNOWN
+
+    def eval_static(self, expr: cst.BaseExpression) -> Value:
+        """An expression at module level (bases, defaults, class attributes)."""
+        return self.eval(expr, State({}, Facts(), {}), Context(report_adds=False, anchor=expr))
+
+    # --- functions ------------------------------------------------------------------------------
+
+    def bind(self, fn: cst.FunctionDef, args: Sequence[Value], kwargs: Dict[str, Value],
+             skip_self: bool, ctx: Context) -> Optional[Dict[str, Value]]:
+        params = list(fn.params.posonly_params) + list(fn.params.params)
+        if skip_self:
+            params = params[1:]
+        env: Dict[str, Value] = {}
+        for i, p in enumerate(params):
+            name = p.name.value
+            if i < len(args):
+                env[name] = args[i]
+            elif name in kwargs:
+                env[name] = kwargs[name]
+            elif p.default is not None and ctx.depth > 0:
+                env[name] = self.eval_static(p.default)
+            else:
+                env[name] = ParamV(ctx.owner + name)
+        for p in fn.params.kwonly_params:
+            name = p.name.value
+            if name in kwargs:
+                env[name] = kwargs[name]
+            elif p.default is not None and ctx.depth > 0:
+                env[name] = self.eval_static(p.default)
+            else:
+                env[name] = ParamV(ctx.owner + name)
+        if isinstance(fn.params.star_arg, cst.Param):
+            env[fn.params.star_arg.name.value] = UNKNOWN
+        if fn.params.star_kwarg is not None:
+            env[fn.params.star_kwarg.name.value] = UNKNOWN
+        return env
+
+    def run_function(self, fn: cst.FunctionDef, args: Sequence[Value], kwargs: Dict[str, Value],
+                     caller: State, ctx: Context, self_v: Optional[SelfV], split: bool,
+                     tensors: bool = False) -> List[State]:
+        """Run ``fn``'s body on a copy of the caller's facts; returns its end states."""
+        env = self.bind(fn, args, kwargs, skip_self=self_v is not None or _is_method(fn), ctx=ctx)
+        if env is None:
+            return []
+        if self_v is not None:
+            params = list(fn.params.posonly_params) + list(fn.params.params)
+            if params:
+                env[params[0].name.value] = self_v
+        start = State(env, caller.facts.copy() if not split else caller.facts, dict(caller.truths), self_v)
+        body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else _simple_body(fn.body)
+        states = self.exec_block(body, [start], ctx)
+        return [s for s in states if not s.facts.infeasible]
+
+    def call_function(self, fn: FuncV, args: Sequence[Value], kwargs: Dict[str, Value], st: State,
+                      ctx: Context, node: cst.Call) -> Value:
+        """A helper or a method called from an expression: its paths merged into one value."""
+        if ctx.depth >= MAX_DEPTH or id(fn.node) in self._in_progress:
+            return UNKNOWN
+        if fn.bound_self is None and _is_method(fn.node):
+            return UNKNOWN
+        inner = Context(ctx.depth + 1, ctx.anchor, ctx.report_adds, ctx.owner)
+        if fn.bound_self is None and ctx.anchor is None:
+            inner.anchor = node   # layers a module-level helper builds are reported at this call
+            inner.report_adds = False
+        if fn.bound_self is None:
+            inner.owner = f"{fn.node.name.value}."
+        self._in_progress.add(id(fn.node))
+        try:
+            ends = self.run_function(fn.node, args, kwargs, st, inner, fn.bound_self, split=False)
+        finally:
+            self._in_progress.discard(id(fn.node))
+        return self.merge_into(st, ends)
+
+    def merge_into(self, st: State, ends: List[State]) -> Value:
+        ends = [e for e in ends if not e.facts.infeasible]
+        if not ends:
+            return UNKNOWN
+        results = [NONE if e.returned is None else e.returned for e in ends]
+        if len(ends) == 1:
+            st.facts, st.truths = ends[0].facts, ends[0].truths
+            if st.self_v is not None and ends[0].self_v is not None:
+                st.self_v.attrs.update(ends[0].self_v.attrs)
+                st.self_v.seq_layers = ends[0].self_v.seq_layers
+            return results[0]
+        if st.self_v is not None:
+            keys = set().union(*(e.self_v.attrs.keys() for e in ends if e.self_v is not None))
+            for k in keys:
+                vals = [e.self_v.attrs.get(k, UNKNOWN) if e.self_v else UNKNOWN for e in ends]
+                st.self_v.attrs[k] = vals[0] if all(v == vals[0] for v in vals) else UNKNOWN
+        first = results[0]
+        if all(r == first for r in results):
+            return first
+        if all(isinstance(r, TensorV) for r in results):
+            return _join_tensors(results, ends)  # type: ignore[arg-type]
+        return UNKNOWN
+
+    # --- statements -----------------------------------------------------------------------------
+
+    def exec_block(self, stmts: Sequence[cst.BaseStatement], states: List[State], ctx: Context) -> List[State]:
+        for stmt in stmts:
+            live = [s for s in states if not s.done]
+            if not live:
+                break
+            finished = [s for s in states if s.done]
+            states = finished + self.exec_stmt(stmt, live, ctx)
+            if len(states) > MAX_PATHS:
+                states = states[:MAX_PATHS]
+        return states
+
+    def exec_stmt(self, stmt: cst.BaseStatement, states: List[State], ctx: Context) -> List[State]:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            out = []
+            for st in states:
+                alive = True
+                for small in stmt.body:
+                    if not self.exec_small(small, st, ctx):
+                        alive = False
+                        break
+                    if st.done:
+                        break
+                if alive:
+                    out.append(st)
+            return out
+        if isinstance(stmt, cst.If):
+            return self.exec_if(stmt, states, ctx)
+        if isinstance(stmt, (cst.For, cst.While)):
+            for st in states:
+                self.havoc(stmt, st)
+            return states
+        if isinstance(stmt, cst.With):
+            return self.exec_block(stmt.body.body, states, ctx)
+        if isinstance(stmt, cst.Try):
+            return self.exec_block(stmt.body.body, states, ctx)
+        if isinstance(stmt, cst.FunctionDef):
+            for st in states:
+                st.env[stmt.name.value] = FuncV(stmt)
+            return states
+        if isinstance(stmt, cst.ClassDef):
+            for st in states:
+                st.env[stmt.name.value] = ClassV(stmt)
+            return states
+        for st in states:
+            self.havoc(stmt, st)
+        return states
+
+    def exec_if(self, stmt: cst.If, states: List[State], ctx: Context) -> List[State]:
+        out: List[State] = []
+        for st in states:
+            cond = self.to_cond(self.eval(stmt.test, st, ctx), stmt.test)
+            verdict = decide(cond, st)
+            branches = []
+            if verdict is not False:
+                t = st if verdict is True else st.fork()
+                if verdict is None:
+                    assume(cond, True, t)
+                branches.append((t, stmt.body.body))
+            if verdict is not True:
+                f = st
+                if verdict is None:
+                    assume(cond, False, f)
+                orelse = stmt.orelse
+                if isinstance(orelse, cst.If):
+                    out.extend(self.exec_if(orelse, [f], ctx) if not f.facts.infeasible else [])
+                    f = None  # type: ignore[assignment]
+                elif isinstance(orelse, cst.Else):
+                    branches.append((f, orelse.body.body))
+                else:
+                    branches.append((f, ()))
+            for bst, body in branches:
+                if bst is None or bst.facts.infeasible:
+                    continue
+                out.extend(self.exec_block(body, [bst], ctx))
+        return out
+
+    def exec_small(self, small: cst.BaseSmallStatement, st: State, ctx: Context) -> bool:
+        """Run one small statement; False when the path ends in an exception."""
+        if isinstance(small, cst.Assign):
+            value = self.eval(small.value, st, ctx)
+            for target in small.targets:
+                self.assign(target.target, value, st)
+        elif isinstance(small, cst.AnnAssign):
+            if small.value is not None:
+                self.assign(small.target, self.eval(small.value, st, ctx), st)
+        elif isinstance(small, cst.AugAssign):
+            left = self.eval(small.target, st, ctx)
+            right = self.eval(small.value, st, ctx)
+            op = _AUG_OPS.get(type(small.operator))
+            value = self.binop(op, left, right, small, st, ctx) if op else UNKNOWN
+            self.assign(small.target, value, st)
+        elif isinstance(small, cst.Expr):
+            self.eval(small.value, st, ctx)
+        elif isinstance(small, cst.Return):
+            st.returned = NONE if small.value is None else self.eval(small.value, st, ctx)
+            st.done = True
+        elif isinstance(small, cst.Raise):
+            return False
+        elif isinstance(small, cst.Assert):
+            cond = self.to_cond(self.eval(small.test, st, ctx), small.test)
+            if decide(cond, st) is False:
+                return False
+            assume(cond, True, st)
+            return not st.facts.infeasible
+        elif isinstance(small, (cst.Import, cst.ImportFrom)):
+            self.index.add_import(small, st.env)
+        elif isinstance(small, (cst.Global, cst.Nonlocal, cst.Del)):
+            pass
+        return True
+
+    def assign(self, target: cst.BaseExpression, value: Value, st: State) -> None:
+        if isinstance(target, cst.Name):
+            st.env[target.value] = value
+        elif isinstance(target, cst.Attribute):
+            base = self.eval(target.value, st, Context(report_adds=False))
+            if isinstance(base, SelfV):
+                base.attrs[target.attr.value] = value
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            items = value.items if isinstance(value, TupleV) and len(value.items) == len(target.elements) \
+                else None
+            for i, el in enumerate(target.elements):
+                if isinstance(el, cst.StarredElement):
+                    items = None
+                    self.assign(el.value, UNKNOWN, st)
+                    continue
+                self.assign(el.value, items[i] if items else UNKNOWN, st)
+
+    def havoc(self, stmt: cst.CSTNode, st: State) -> None:
+        """Forget every name and ``self.`` attribute a loop (or other unmodelled statement) may set."""
+        for node in _walk(stmt):
+            target = None
+            if isinstance(node, (cst.AssignTarget,)):
+                target = node.target
+            elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+                target = node.target
+            elif isinstance(node, cst.For):
+                target = node.target
+            elif isinstance(node, cst.WithItem) and node.asname is not None:
+                target = node.asname.name
+            elif isinstance(node, cst.NamedExpr):
+                target = node.target
+            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                recv = node.func.value
+                if isinstance(recv, cst.Name) and recv.value in st.env and not isinstance(st.env[recv.value], SelfV):
+                    st.env[recv.value] = UNKNOWN      # `layers.append(...)` changes `layers`
+                elif isinstance(recv, cst.Name) and isinstance(st.env.get(recv.value), SelfV):
+                    sv = st.env[recv.value]
+                    if node.func.attr.value in ("add_module", "register_module"):
+                        sv.seq_layers = None          # type: ignore[union-attr]
+                        sv.attrs.clear()              # type: ignore[union-attr]
+                elif isinstance(recv, cst.Attribute) and isinstance(recv.value, cst.Name) and \
+                        isinstance(st.env.get(recv.value.value), SelfV):
+                    st.env[recv.value.value].attrs[recv.attr.value] = UNKNOWN  # type: ignore[union-attr]
+            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "setattr":
+                if st.self_v is not None:
+                    st.self_v.attrs.clear()
+            if target is not None:
+                for t in _targets(target):
+                    if isinstance(t, cst.Name):
+                        st.env[t.value] = UNKNOWN
+                    elif isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and \
+                            isinstance(st.env.get(t.value.value), SelfV):
+                        st.env[t.value.value].attrs[t.attr.value] = UNKNOWN  # type: ignore[union-attr]
+
+    # --- expressions ----------------------------------------------------------------------------
+
+    def code(self, node: cst.CSTNode) -> str:
+        key = id(node)
+        text = self._code_cache.get(key)
+        if text is None:
+            text = self._code_cache[key] = self.index.module.code_for_node(node)
+        return text
+
+    def lookup(self, name: str, st: State) -> Value:
+        if name in st.env:
+            return st.env[name]
+        if name in self.index.names:
+            return self.index.names[name]
+        if name in self.index.constants:
+            if name not in self._constant_cache:
+                if name in self._in_progress:
+                    return UNKNOWN
+                self._in_progress.add(name)
+                try:
+                    self._constant_cache[name] = self.eval_static(self.index.constants[name])
+                finally:
+                    self._in_progress.discard(name)
+            return self._constant_cache[name]
+        if name == "True":
+            return BoolV(TRUE)
+        if name == "False":
+            return BoolV(FALSE)
+        if name == "None":
+            return NONE
+        if self.index.star_torch_nn:
+            return RefV(f"torch.nn.{name}")
+        if name in _BUILTINS:
+            return RefV(f"builtins.{name}")
+        return UNKNOWN
+
+    def eval(self, node: cst.BaseExpression, st: State, ctx: Context) -> Value:
+        if isinstance(node, cst.Integer):
+            try:
+                return IntV(Poly.const(int(node.value.replace("_", ""), 0)))
+            except ValueError:
+                return UNKNOWN
+        if isinstance(node, cst.SimpleString):
+            try:
+                return StrV(node.evaluated_value if isinstance(node.evaluated_value, str) else "")
+            except Exception:  # noqa: BLE001 - odd string prefixes
+                return UNKNOWN
+        if isinstance(node, cst.Name):
+            return self.lookup(node.value, st)
+        if isinstance(node, cst.Attribute):
+            return self.attribute(self.eval(node.value, st, ctx), node.attr.value, st)
+        if isinstance(node, cst.BinaryOperation):
+            op = _BIN_OPS.get(type(node.operator))
+            if op is None:
+                return UNKNOWN
+            return self.binop(op, self.eval(node.left, st, ctx), self.eval(node.right, st, ctx), node, st, ctx)
+        if isinstance(node, cst.UnaryOperation):
+            value = self.eval(node.expression, st, ctx)
+            if isinstance(node.operator, cst.Not):
+                return BoolV(NotC(self.to_cond(value, node.expression)))
+            if isinstance(node.operator, cst.Minus):
+                p = L.as_poly(value)
+                return IntV(-p) if p is not None else (value if isinstance(value, TensorV) else UNKNOWN)
+            if isinstance(node.operator, cst.Plus):
+                return value
+            return UNKNOWN
+        if isinstance(node, cst.BooleanOperation):
+            left = self.to_cond(self.eval(node.left, st, ctx), node.left)
+            right = self.to_cond(self.eval(node.right, st, ctx), node.right)
+            return BoolV(AndC((left, right)) if isinstance(node.operator, cst.And) else OrC((left, right)))
+        if isinstance(node, cst.Comparison):
+            return BoolV(self.comparison(node, st, ctx))
+        if isinstance(node, (cst.Tuple, cst.List)):
+            items = []
+            for el in node.elements:
+                if isinstance(el, cst.StarredElement):
+                    inner = self.eval(el.value, st, ctx)
+                    if isinstance(inner, TupleV):
+                        items.extend(inner.items)
+                        continue
+                    return UNKNOWN
+                items.append(self.eval(el.value, st, ctx))
+            return TupleV(tuple(items))
+        if isinstance(node, cst.Call):
+            return self.call(node, st, ctx)
+        if isinstance(node, cst.Subscript):
+            return self.subscript(node, st, ctx)
+        if isinstance(node, cst.IfExp):
+            cond = self.to_cond(self.eval(node.test, st, ctx), node.test)
+            verdict = decide(cond, st)
+            if verdict is True:
+                return self.eval(node.body, st, ctx)
+            if verdict is False:
+                return self.eval(node.orelse, st, ctx)
+            a, b = self.eval(node.body, st, ctx), self.eval(node.orelse, st, ctx)
+            return a if a == b else UNKNOWN
+        if isinstance(node, cst.NamedExpr):
+            value = self.eval(node.value, st, ctx)
+            self.assign(node.target, value, st)
+            return value
+        if isinstance(node, cst.ConcatenatedString):
+            return UNKNOWN
+        return UNKNOWN
+
+    def attribute(self, base: Value, attr: str, st: State) -> Value:
+        if isinstance(base, RefV):
+            return RefV(canonical(f"{base.qualname}.{attr}"))
+        if isinstance(base, SelfV):
+            if attr in base.attrs:
+                return base.attrs[attr]
+            if attr in ("add_module", "register_module"):
+                return _SelfMethod(base, attr)
+            value = self.class_attribute(base.cls, attr)
+            if isinstance(value, FuncV):
+                return FuncV(value.node, base)
+            return value
+        if isinstance(base, ClassV):
+            value = self.class_attribute(base.node, attr)
+            return value
+        if isinstance(base, _Super):
+            return _SelfMethod(base.self_v, f"super.{attr}")
+        if isinstance(base, TensorV):
+            if attr == "shape":
+                return ShapeV(base)
+            return _TensorMethod(base, attr)
+        return UNKNOWN
+
+    def subscript(self, node: cst.Subscript, st: State, ctx: Context) -> Value:
+        base = self.eval(node.value, st, ctx)
+        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+            return UNKNOWN
+        index = self.eval(node.slice[0].slice.value, st, ctx)
+        i = L.as_poly(index)
+        if i is None or i.value is None:
+            return UNKNOWN
+        k = i.value
+        if isinstance(base, TupleV) and -len(base.items) <= k < len(base.items):
+            return base.items[k]
+        if isinstance(base, ShapeV):
+            return self.tensor_size(base.tensor, k)
+        if isinstance(base, LayerV) and isinstance(base.layer, L.Sequential):
+            layers = base.layer.layers
+            if -len(layers) <= k < len(layers):
+                return LayerV(layers[k])
+        return UNKNOWN
+
+    def tensor_size(self, t: TensorV, k: int) -> Value:
+        if k == 0:
+            return BatchSizeV()
+        if k == 1 and t.channels is not None and not t.flat:
+            return IntV(t.channels)
+        return UNKNOWN
+
+    def comparison(self, node: cst.Comparison, st: State, ctx: Context) -> Cond:
+        parts: List[Cond] = []
+        left = self.eval(node.left, st, ctx)
+        left_node: cst.BaseExpression = node.left
+        for target in node.comparisons:
+            right = self.eval(target.comparator, st, ctx)
+            parts.append(self.compare(target.operator, left, right, left_node, target.comparator, node))
+            left, left_node = right, target.comparator
+        return parts[0] if len(parts) == 1 else AndC(tuple(parts))
+
+    def compare(self, op: cst.BaseCompOp, left: Value, right: Value, left_node: cst.CSTNode,
+                right_node: cst.CSTNode, whole: cst.CSTNode) -> Cond:
+        if isinstance(op, (cst.Is, cst.IsNot)):
+            negate = isinstance(op, cst.IsNot)
+            cond: Cond
+            if right is NONE:
+                cond = self.is_none(left, left_node)
+            elif left is NONE:
+                cond = self.is_none(right, right_node)
+            else:
+                cond = AtomC(self.code(whole))
+            return NotC(cond) if negate else cond
+        if isinstance(op, (cst.In, cst.NotIn)):
+            negate = isinstance(op, cst.NotIn)
+            if isinstance(right, TupleV):
+                conds = [self.compare(cst.Equal(), left, item, left_node, right_node, whole) for item in right.items]
+                cond = OrC(tuple(conds)) if conds else FALSE
+                return NotC(cond) if negate else cond
+            return AtomC(self.code(whole))
+        sym = _CMP_OPS.get(type(op))
+        a, b = L.as_poly(left), L.as_poly(right)
+        if sym is not None and a is not None and b is not None:
+            return CmpC(sym, a, b)
+        if sym in ("==", "!=") and isinstance(left, (StrV, NoneV)) and isinstance(right, (StrV, NoneV)):
+            same = left == right
+            return ConstC(same if sym == "==" else not same)
+        return AtomC(self.code(whole))
+
+    def is_none(self, value: Value, node: cst.CSTNode) -> Cond:
+        if value is NONE:
+            return TRUE
+        if isinstance(value, ParamV):
+            return AtomC(f"{value.name} is None")
+        if value is UNKNOWN:
+            return AtomC(f"{self.code(node)} is None")
+        return FALSE
+
+    def to_cond(self, value: Value, node: cst.CSTNode) -> Cond:
+        if isinstance(value, BoolV):
+            return value.cond
+        if value is NONE:
+            return FALSE
+        if isinstance(value, IntV):
+            return CmpC("!=", value.poly, ZERO)
+        if isinstance(value, StrV):
+            return ConstC(bool(value.text))
+        if isinstance(value, TupleV):
+            return ConstC(bool(value.items))
+        if isinstance(value, ParamV):
+            return AtomC(value.name)
+        if isinstance(value, LayerV):
+            if isinstance(value.layer, L.Sequential):
+                return ConstC(bool(value.layer.layers))
+            return TRUE
+        if isinstance(value, (ClassV, FuncV, RefV)):
+            return TRUE
+        return AtomC(self.code(node))
+
+    # --- operators on values --------------------------------------------------------------------
+
+    def binop(self, op: Optional[str], left: Value, right: Value, node: cst.CSTNode, st: State,
+              ctx: Context) -> Value:
+        if isinstance(left, TensorV) or isinstance(right, TensorV):
+            return self.tensor_binop(op, left, right, node, st, ctx)
+        a, b = L.as_poly(left), L.as_poly(right)
+        if a is None or b is None:
+            if op == "+" and isinstance(left, TupleV) and isinstance(right, TupleV):
+                return TupleV(left.items + right.items)
+            if op == "*" and isinstance(left, TupleV) and b is not None and b.value is not None:
+                return TupleV(left.items * max(b.value, 0))
+            return UNKNOWN
+        if op == "+":
+            return IntV(a + b)
+        if op == "-":
+            return IntV(a - b)
+        if op == "*":
+            return IntV(a * b)
+        if op == "//":
+            if b.value == 0:
+                return UNKNOWN
+            return IntV(a.floordiv(b))
+        if op == "%":
+            m = a.mod(b)
+            return IntV(m) if m is not None else UNKNOWN
+        if op == "**" and a.value is not None and b.value is not None and 0 <= b.value < 64:
+            return IntV(Poly.const(a.value ** b.value))
+        return UNKNOWN
+
+    def tensor_binop(self, op: Optional[str], left: Value, right: Value, node: cst.CSTNode, st: State,
+                     ctx: Context) -> Value:
+        if isinstance(left, TensorV) and isinstance(right, TensorV):
+            if op == "+":
+                self.residual_add(node, left, right, st, ctx)
+            return _merged(left, right, node)
+        tensor = left if isinstance(left, TensorV) else right
+        if op in ("+", "-", "*", "/", "//", "**") and (left is UNKNOWN or right is UNKNOWN or
+                                                         isinstance(left, IntV) or isinstance(right, IntV)):
+            # a scalar or a parameter: same shape (a broadcasting parameter keeps the feature map's)
+            return tensor.derive(history=tensor.history + (Step("other", node),))
+        return UNKNOWN
+
+    def residual_add(self, node: cst.CSTNode, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
+        if ctx.report_adds and ctx.anchor is None:
+            self.emit_event(ResidualAdd(node, a, b, st.facts))
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def call(self, node: cst.Call, st: State, ctx: Context) -> Value:
+        func = self.eval(node.func, st, ctx)
+        if func is UNKNOWN or isinstance(func, ParamV):
+            return UNKNOWN
+        args: List[Value] = []
+        kwargs: Dict[str, Value] = {}
+        starred = False
+        for arg in node.args:
+            if arg.star:
+                starred = True
+                value = self.eval(arg.value, st, ctx)
+                if arg.star == "*" and isinstance(value, TupleV):
+                    args.extend(value.items)
+                    starred = False if not any(a.star == "**" for a in node.args) else True
+                continue
+            value = self.eval(arg.value, st, ctx)
+            if arg.keyword is not None:
+                kwargs[arg.keyword.value] = value
+            else:
+                args.append(value)
+        if isinstance(func, RefV):
+            return self.call_ref(func.qualname, args, kwargs, starred, node, st, ctx)
+        if isinstance(func, _SelfMethod):
+            return self.self_method(func, args, kwargs, starred, node, st, ctx)
+        if starred:
+            return UNKNOWN
+        if isinstance(func, ClassV):
+            return self.instantiate(func.node, args, kwargs, node, st, ctx)
+        if isinstance(func, FuncV):
+            return self.call_function(func, args, kwargs, st, ctx, node)
+        if isinstance(func, LayerV):
+            if len(args) >= 1 and isinstance(args[0], TensorV):
+                return func.layer.apply(args[0], self.flow(st, ctx))
+            return UNKNOWN
+        if isinstance(func, _TensorMethod):
+            return self.tensor_method(func.tensor, func.name, args, kwargs, node, st, ctx)
+        return UNKNOWN
+
+    def self_method(self, m: "_SelfMethod", args: List[Value], kwargs: Dict[str, Value], starred: bool,
+                    node: cst.Call, st: State, ctx: Context) -> Value:
+        """``super().__init__(*layers)`` of a Sequential subclass, ``self.add_module(name, layer)``."""
+        sv = m.self_v
+        if sv is None:
+            return UNKNOWN
+        if m.name == "super.__init__":
+            if sv.seq_layers is not None:
+                if starred or kwargs:
+                    sv.seq_layers = None
+                    return NONE
+                if len(args) == 1 and isinstance(args[0], TupleV):  # an OrderedDict of layers
+                    args = list(args[0].items)
+                seq = self.sequential(args, node, st, ctx)
+                sv.seq_layers = list(seq.layers)  # type: ignore[attr-defined]
+            return NONE
+        if m.name in ("add_module", "register_module"):
+            if len(args) == 2 and isinstance(args[0], StrV):
+                sv.attrs[args[0].text] = args[1]
+                if sv.seq_layers is not None:
+                    sv.seq_layers.append(args[1].layer if isinstance(args[1], LayerV) else L.Opaque(node))
+            else:
+                sv.attrs.clear()
+                sv.seq_layers = None
+            return NONE
+        return UNKNOWN
+
+    def flow(self, st: State, ctx: Context) -> "PathFlow":
+        return PathFlow(self, st, ctx)
+
+    def call_ref(self, q: str, args: List[Value], kwargs: Dict[str, Value], starred: bool,
+                 node: cst.Call, st: State, ctx: Context) -> Value:
+        if q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper():
+            name = q[9:]
+            if starred:
+                return LayerV(L.Opaque(ctx.anchor or node))
+            if name == "Sequential":
+                return LayerV(self.sequential(args, node, st, ctx))
+            if name in ("ModuleList", "ModuleDict", "ParameterList", "Parameter"):
+                return UNKNOWN
+            return LayerV(self.build(name, args, kwargs, node, st, ctx))
+        if q == "builtins.super":
+            return _Super(st.self_v)
+        if q == "torch.nn.Sequential.__init__" and args and isinstance(args[0], SelfV):
+            return self.self_method(_SelfMethod(args[0], "super.__init__"), args[1:], kwargs, starred, node, st, ctx)
+        if q.startswith("builtins."):
+            return self.call_builtin(q[9:], args)
+        if q == "collections.OrderedDict" and len(args) == 1 and isinstance(args[0], TupleV):
+            pairs = [item.items[1] for item in args[0].items if isinstance(item, TupleV) and len(item.items) == 2]
+            return TupleV(tuple(pairs)) if len(pairs) == len(args[0].items) else UNKNOWN
+        return self.call_torch_function(q, args, kwargs, node, st, ctx)
+
+    def call_builtin(self, name: str, args: List[Value]) -> Value:
+        polys = [L.as_poly(a) for a in args]
+        if name == "int" and len(args) == 1 and polys[0] is not None:
+            return args[0]
+        if name in ("max", "min") and len(args) >= 2 and all(p is not None and p.value is not None for p in polys):
+            values = [p.value for p in polys]  # type: ignore[union-attr]
+            return IntV(Poly.const(max(values) if name == "max" else min(values)))  # type: ignore[type-var]
+        if name in ("tuple", "list") and len(args) == 1 and isinstance(args[0], TupleV):
+            return args[0]
+        return UNKNOWN
+
+    def build(self, name: str, args: List[Value], kwargs: Dict[str, Value], node: cst.Call, st: State,
+              ctx: Context) -> L.Layer:
+        def arg(keyword: str, position: int, default: Optional[Value]) -> Optional[Value]:
+            if keyword in kwargs:
+                return kwargs[keyword]
+            if position < len(args):
+                return args[position]
+            return default
+
+        report_node = ctx.anchor or node
+        layer = L.build_layer(name, arg, report_node, node, ctx.anchor is None, st.facts)
+        if isinstance(layer, L.Conv) and ctx.anchor is None:
+            self.emit_event(ConvBuilt(layer, st.facts))
+        return layer
+
+    def sequential(self, args: List[Value], node: cst.Call, st: State, ctx: Context) -> L.Layer:
+        items: List[L.Layer] = []
+        for a in args:
+            if isinstance(a, LayerV):
+                items.append(a.layer)
+            else:
+                items.append(L.Opaque(ctx.anchor or node))
+        seq = L.Sequential(ctx.anchor or node, items)
+        if ctx.anchor is None and items:
+            self.check_sequential(seq, st, ctx)
+        return seq
+
+    def check_sequential(self, seq: L.Sequential, st: State, ctx: Context) -> None:
+        """Channels must flow through a Sequential whatever its input: check it as it is built."""
+        probe = State(dict(st.env), st.facts.copy(), dict(st.truths), st.self_v)
+        root = f"seq{id(seq)}"
+        seq.apply(TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None), self.flow(probe, ctx))
+
+    def instantiate(self, cls: cst.ClassDef, args: List[Value], kwargs: Dict[str, Value], node: cst.Call,
+                    st: State, ctx: Context) -> Value:
+        kind = self.class_kind(cls)
+        anchor = ctx.anchor or node
+        if kind is None or ctx.depth >= MAX_DEPTH or id(cls) in self._in_progress:
+            return LayerV(L.Opaque(anchor))
+        inner = Context(ctx.depth + 1, anchor, False, f"{cls.name.value}.")
+        self_v = SelfV(cls, {}, [] if kind == "sequential" else None)
+        init = self.find_method(cls, "__init__")
+        self._in_progress.add(id(cls))
+        try:
+            start = State({}, st.facts.copy(), dict(st.truths), self_v)
+            ends = self.run_function(init, args, kwargs, start, inner, self_v, split=True) if init else [start]
+        finally:
+            self._in_progress.discard(id(cls))
+        ends = [e for e in ends if not e.facts.infeasible]
+        if not ends:
+            return LayerV(L.Opaque(anchor))
+        if self.find_method(cls, "forward") is None:
+            if kind == "sequential" and len(ends) == 1 and ends[0].self_v and ends[0].self_v.seq_layers is not None:
+                return LayerV(L.Sequential(anchor, list(ends[0].self_v.seq_layers)))
+            return LayerV(L.Opaque(anchor))
+        variants = [(e.self_v or self_v, e.facts, e.truths) for e in ends]
+        return LayerV(L.Composite(anchor, variants))
+
+    def run_composite(self, layer: L.Composite, t: TensorV, st: State, ctx: Context) -> Value:
+        variants = layer.instance  # list of (SelfV, Facts, truths)
+        if not variants or ctx.depth >= MAX_DEPTH:
+            return UNKNOWN
+        cls = variants[0][0].cls
+        forward = self.find_method(cls, "forward")
+        if forward is None or id(forward) in self._in_progress:
+            return UNKNOWN
+        inner = Context(ctx.depth + 1, layer.node, False, f"{cls.name.value}.")
+        ends: List[State] = []
+        self._in_progress.add(id(forward))
+        try:
+            for self_v, facts, truths in variants:
+                merged = st.facts.copy()
+                for k, v in facts.subst.items():
+                    if k not in merged.subst:
+                        merged.add_equal(Poly.atom(k), v)
+                merged.positive |= facts.positive
+                start = State({}, merged, {**st.truths, **truths}, self_v)
+                ends.extend(self.run_function(forward, [t], {}, start, inner, self_v, split=True))
+        finally:
+            self._in_progress.discard(id(forward))
+        out = self.merge_into(State({}, st.facts, st.truths), ends)
+        if isinstance(out, TensorV):
+            # everything inside the module is reported at the module's constructor call
+            steps = tuple(s if s.node is layer.node or s.kind == "other" else Step(s.kind, layer.node, s.layer)
+                          for s in out.history[len(t.history):])
+            out = out.derive(history=t.history + steps)
+        return out
+
+    # --- tensors --------------------------------------------------------------------------------
+
+    def call_torch_function(self, q: str, args: List[Value], kwargs: Dict[str, Value], node: cst.Call,
+                            st: State, ctx: Context) -> Value:
+        short = q.rsplit(".", 1)[-1]
+        is_fn = q.startswith("torch.nn.functional.") or (q.startswith("torch.") and q.count(".") == 1)
+        if not is_fn or not args or not isinstance(args[0], (TensorV, TupleV)):
+            return UNKNOWN
+        x = args[0]
+        if short in _KEEP_FUNCTIONS and isinstance(x, TensorV):
+            return x.derive(history=x.history + (Step("other", node),))
+        if short in ("add",) and len(args) >= 2 and isinstance(x, TensorV):
+            return self.tensor_binop("+", x, args[1], node, st, ctx)
+        if short in ("mul", "sub", "div") and len(args) >= 2 and isinstance(x, TensorV):
+            return self.tensor_binop("*", x, args[1], node, st, ctx)
+        if short == "cat" and isinstance(x, TupleV):
+            dim = L.as_poly(args[1] if len(args) > 1 else kwargs.get("dim", IntV(ZERO)))
+            return self.concat(x.items, dim, node)
+        if short == "flatten" and isinstance(x, TensorV):
+            start = L.as_poly(args[1] if len(args) > 1 else kwargs.get("start_dim", IntV(ZERO)))
+            end = L.as_poly(args[2] if len(args) > 2 else kwargs.get("end_dim", IntV(Poly.const(-1))))
+            if start is not None and start.value == 1 and end is not None and end.value == -1:
+                return L.flatten(x, self.flow(st, ctx), Step("flatten", node))
+            return UNKNOWN
+        if not isinstance(x, TensorV):
+            return UNKNOWN
+        for n in (1, 2, 3):
+            if short in (f"max_pool{n}d", f"avg_pool{n}d"):
+                def arg(keyword: str, position: int, default: Optional[Value]) -> Optional[Value]:
+                    if keyword in kwargs:
+                        return kwargs[keyword]
+                    if position + 1 < len(args):
+                        return args[position + 1]
+                    return default
+                layer = L._pool(n, short.startswith("max"), arg, node)
+                return layer.apply(x, self.flow(st, ctx))
+            if short in (f"adaptive_avg_pool{n}d", f"adaptive_max_pool{n}d"):
+                size = args[1] if len(args) > 1 else kwargs.get("output_size")
+                sizes = L._optional_tuple(size, n)
+                ops = None if sizes is None else tuple(None if s is None else Resize(s) for s in sizes)
+                return L.SizeOps(node, n, ops).apply(x, self.flow(st, ctx))
+        if short in ("interpolate", "upsample", "upsample_nearest", "upsample_bilinear"):
+            factor = L.as_poly(kwargs.get("scale_factor", args[2] if len(args) > 2 else None))
+            if factor is not None and x.dims is not None and kwargs.get("size", NONE) is NONE and \
+                    (len(args) < 2 or args[1] is NONE):
+                return x.derive(dims=tuple(d.then(Scale(factor)) for d in x.dims),
+                                history=x.history + (Step("pool", node),))
+            return x.derive(dims=None, history=x.history + (Step("other", node),))
+        if short in ("mean", "sum", "amax", "max") and q.startswith("torch."):
+            return self.reduce(x, args[1:], kwargs, node)
+        return UNKNOWN
+
+    def tensor_method(self, t: TensorV, name: str, args: List[Value], kwargs: Dict[str, Value],
+                      node: cst.Call, st: State, ctx: Context) -> Value:
+        if name in _KEEP_METHODS:
+            return t.derive(history=t.history + (Step("other", node),))
+        if name in ("add", "add_") and args:
+            return self.tensor_binop("+", t, args[0], node, st, ctx)
+        if name in ("mul", "mul_", "sub", "sub_", "div", "div_") and args:
+            return self.tensor_binop("*", t, args[0], node, st, ctx)
+        if name == "size":
+            if not args:
+                return ShapeV(t)
+            k = L.as_poly(args[0])
+            return self.tensor_size(t, k.value) if k is not None and k.value is not None else UNKNOWN
+        if name == "flatten":
+            start = L.as_poly(args[0] if args else kwargs.get("start_dim", IntV(ZERO)))
+            if start is not None and start.value == 1 and len(args) <= 1:
+                return L.flatten(t, self.flow(st, ctx), Step("flatten", node))
+            return UNKNOWN
+        if name in ("view", "reshape"):
+            shape = args[0].items if len(args) == 1 and isinstance(args[0], TupleV) else tuple(args)
+            if len(shape) == 2 and isinstance(shape[0], BatchSizeV):
+                last = L.as_poly(shape[1])
+                if last is not None and last.value == -1:
+                    return L.flatten(t, self.flow(st, ctx), Step("flatten", node))
+            if len(shape) == 2:
+                first, last = L.as_poly(shape[0]), L.as_poly(shape[1])
+                if first is not None and first.value == -1 and last is not None:
+                    return t.derive(channels=last, dims=(), flat=True, history=t.history + (Step("flatten", node),))
+            return UNKNOWN
+        if name in ("mean", "sum", "amax"):
+            return self.reduce(t, args, kwargs, node)
+        return UNKNOWN
+
+    def reduce(self, t: TensorV, args: Sequence[Value], kwargs: Dict[str, Value], node: cst.CSTNode) -> Value:
+        """``x.mean((2, 3))``: a global pool; flat unless ``keepdim``."""
+        dim = args[0] if args else kwargs.get("dim")
+        keep = L.as_bool(args[1] if len(args) > 1 else kwargs.get("keepdim", BoolV(FALSE)))
+        if t.dims is None or t.flat or not isinstance(dim, TupleV) or keep is None:
+            return UNKNOWN
+        n = len(t.dims)
+        picked = sorted({(p.value % (n + 2)) for p in (L.as_poly(v) for v in dim.items) if p is not None and p.value is not None})
+        if picked != list(range(2, n + 2)):
+            return UNKNOWN
+        if keep:
+            return t.derive(dims=tuple(d.then(Resize(ONE)) for d in t.dims), history=t.history + (Step("pool", node),))
+        return t.derive(dims=(), flat=True, history=t.history + (Step("flatten", node),))
+
+    def concat(self, items: Sequence[Value], dim: Optional[Poly], node: cst.CSTNode) -> Value:
+        tensors = [v for v in items if isinstance(v, TensorV)]
+        if len(tensors) != len(items) or not tensors or dim is None or dim.value != 1:
+            return UNKNOWN
+        first = tensors[0]
+        channels: Optional[Poly] = ZERO
+        for t in tensors:
+            if t.channels is None or t.flat or channels is None:
+                channels = None
+            else:
+                channels = channels + t.channels
+        return first.derive(channels=channels, history=first.history + (Step("merge", node),))
+
+
+class PathFlow(L.Flow):
+    """Applying layers on one path: binds the inputs' channel symbols, reports the rest."""
+
+    def __init__(self, interp: Interpreter, st: State, ctx: Context):
+        self.interp, self.st, self.ctx = interp, st, ctx
+
+    @property
+    def facts(self) -> Facts:  # type: ignore[override]
+        return self.st.facts
+
+    def consume(self, layer: L.Layer, tensor: TensorV, expected: Poly, what: str) -> None:
+        if tensor.channels is None:
+            return
+        actual = self.st.facts.resolve(tensor.channels)
+        if any(a.startswith(CHANNEL_PREFIX) for a in actual.atoms()):
+            for a in tensor.channels.atoms():
+                if a.startswith(CHANNEL_PREFIX) and tensor.channels == Poly.atom(a):
+                    self.st.facts.names.setdefault(a, expected)
+            self.st.facts.add_equal(actual, expected)   # the input had these channels after all
+            return
+        self.interp.emit_event(ChannelUse(layer, what, expected, actual, tensor, self.st.facts))
+
+    def run_composite(self, layer: L.Composite, tensor: TensorV) -> Value:
+        return self.interp.run_composite(layer, tensor, self.st, self.ctx)
+
+
+# --- conditions ---------------------------------------------------------------------------------
+
+
+def decide(cond: Cond, st: State) -> Optional[bool]:
+    if isinstance(cond, ConstC):
+        return cond.value
+    if isinstance(cond, AtomC):
+        return st.truths.get(cond.key)
+    if isinstance(cond, NotC):
+        inner = decide(cond.part, st)
+        return None if inner is None else not inner
+    if isinstance(cond, AndC):
+        verdicts = [decide(p, st) for p in cond.parts]
+        if any(v is False for v in verdicts):
+            return False
+        return True if all(v is True for v in verdicts) else None
+    if isinstance(cond, OrC):
+        verdicts = [decide(p, st) for p in cond.parts]
+        if any(v is True for v in verdicts):
+            return True
+        return False if all(v is False for v in verdicts) else None
+    if isinstance(cond, CmpC):
+        diff = st.facts.resolve(cond.left - cond.right)
+        if diff.value is not None:
+            return _CMP_EVAL[cond.op](diff.value)
+        lb = lower_bound(diff, st.facts)
+        ub = lower_bound(-diff, st.facts)
+        ub = None if ub is None else -ub
+        if cond.op in ("==", "!="):
+            if prove_nonzero(diff, st.facts):
+                return cond.op == "!="
+            return None
+        if cond.op == ">":
+            return True if lb is not None and lb > 0 else (False if ub is not None and ub <= 0 else None)
+        if cond.op == ">=":
+            return True if lb is not None and lb >= 0 else (False if ub is not None and ub < 0 else None)
+        if cond.op == "<":
+            return True if ub is not None and ub < 0 else (False if lb is not None and lb >= 0 else None)
+        if cond.op == "<=":
+            return True if ub is not None and ub <= 0 else (False if lb is not None and lb > 0 else None)
+    return None
+
+
+def assume(cond: Cond, truth: bool, st: State) -> None:
+    """Learn that ``cond`` is ``truth`` on this path."""
+    if isinstance(cond, ConstC):
+        if cond.value != truth:
+            st.facts.infeasible = True
+    elif isinstance(cond, AtomC):
+        if st.truths.get(cond.key, truth) != truth:
+            st.facts.infeasible = True
+        st.truths[cond.key] = truth
+    elif isinstance(cond, NotC):
+        assume(cond.part, not truth, st)
+    elif isinstance(cond, (AndC, OrC)):
+        absorbing = isinstance(cond, OrC)  # True absorbs an Or, False absorbs an And
+        if truth != absorbing:
+            for p in cond.parts:
+                assume(p, truth, st)
+        else:
+            open_parts = [p for p in cond.parts if decide(p, st) is None]
+            if len(open_parts) == 1 and all(decide(p, st) == (not truth) for p in cond.parts if p is not open_parts[0]):
+                assume(open_parts[0], truth, st)
+    elif isinstance(cond, CmpC):
+        op = cond.op if truth else _NEGATED[cond.op]
+        if op == "==":
+            st.facts.add_equal(cond.left, cond.right)
+        elif op == "!=":
+            st.facts.add_unequal(cond.left, cond.right)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TensorMethod(Value):
+    tensor: TensorV
+    name: str
+
+
+@dataclass(frozen=True)
+class _Super(Value):
+    self_v: Optional[SelfV]
+
+
+@dataclass(frozen=True)
+class _SelfMethod(Value):
+    self_v: Optional[SelfV]
+    name: str
+
+
+def _merged(a: TensorV, b: TensorV, node: cst.CSTNode) -> TensorV:
+    """The result of an elementwise op: the operand that is not a broadcast (size-1) one."""
+    base = a
+    if a.channels is not None and a.channels.value == 1 and b.channels is not None:
+        base = b
+    return base.derive(history=base.history + (Step("merge", node),))
+
+
+def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:
+    first = results[0]
+    key = [(ends[i].facts.resolve(r.channels) if r.channels is not None else None, r.dims, r.flat)
+           for i, r in enumerate(results)]
+    if all(k == key[0] for k in key):
+        return first.derive(history=first.history + (Step("other", cst.Name("_")),))
+    return UNKNOWN
+
+
+def _is_method(fn: cst.FunctionDef) -> bool:
+    params = list(fn.params.posonly_params) + list(fn.params.params)
+    return bool(params) and params[0].name.value in ("self", "cls")
+
+
+def _simple_body(body: cst.SimpleStatementSuite) -> List[cst.BaseStatement]:
+    return [cst.SimpleStatementLine(list(body.body))]
+
+
+def _targets(node: cst.BaseExpression) -> Iterable[cst.BaseExpression]:
+    if isinstance(node, (cst.Tuple, cst.List)):
+        for el in node.elements:
+            yield from _targets(el.value)
+    else:
+        yield node
+
+
+def _walk(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.children)
+
+
+_BIN_OPS = {
+    cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.FloorDivide: "//", cst.Modulo: "%",
+    cst.Power: "**", cst.Divide: "/", cst.MatrixMultiply: "@",
+}
+_AUG_OPS = {
+    cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*", cst.FloorDivideAssign: "//",
+    cst.ModuloAssign: "%", cst.DivideAssign: "/",
+}
+_CMP_OPS = {
+    cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">", cst.GreaterThanEqual: ">=",
+}
+_CMP_EVAL = {
+    "==": lambda d: d == 0, "!=": lambda d: d != 0, "<": lambda d: d < 0, "<=": lambda d: d <= 0,
+    ">": lambda d: d > 0, ">=": lambda d: d >= 0,
+}
+_NEGATED = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+_BUILTINS = {"super", "int", "max", "min", "tuple", "list", "len", "isinstance", "getattr", "range",
+             "float", "round", "abs", "bool", "print", "setattr", "hasattr", "sum", "any", "all"}
+
+_KEEP_FUNCTIONS = {
+    "relu", "relu_", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "leaky_relu",
+    "leaky_relu_", "elu", "selu", "celu", "mish", "softplus", "dropout", "dropout1d", "dropout2d",
+    "dropout3d", "alpha_dropout", "softmax", "log_softmax", "batch_norm", "group_norm", "instance_norm",
+    "normalize", "hardtanh", "prelu", "sigmoid_", "tanh_", "clamp", "clamp_", "abs", "neg", "exp",
+    "local_response_norm", "channel_shuffle",
+}
+_KEEP_METHODS = {
+    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "contiguous", "clone", "float", "half",
+    "double", "to", "type_as", "detach", "clamp", "clamp_", "clamp_min", "clamp_min_", "abs", "neg",
+    "exp", "sqrt", "pow", "softmax", "log_softmax", "requires_grad_", "cpu", "cuda", "bfloat16",
+}

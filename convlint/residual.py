@@ -1,0 +1,157 @@
+"""What a residual add's two sides are: channels, sizes, and which layers made them differ.
+
+The four residual rules (CVL101, CVL102, CVL201, CVL202) read one ``ResidualShapes`` per add, so the
+comparison is made once however many rules look at it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from . import layers as L
+from .events import ResidualAdd
+from .shapes import Dim, DimComparison, Relation, compare_dims, render_dims
+from .symbolic import Facts, Poly, prove_unequal
+from .values import Step, TensorV
+
+ONE = Poly.const(1)
+
+
+@dataclass
+class ResidualShapes:
+    add: ResidualAdd
+    branch: TensorV
+    shortcut: TensorV
+    branch_steps: Tuple[Step, ...]
+    shortcut_steps: Tuple[Step, ...]
+    channels_differ: bool
+    size: DimComparison          # the sides' H,W as written
+    size_if_padded: DimComparison  # the same with every conv padded to keep its size
+    dims: Optional[Tuple[Tuple[Dim, ...], Tuple[Dim, ...]]]
+
+    @property
+    def facts(self) -> Facts:
+        return self.add.facts
+
+    def render_channels(self, p: Optional[Poly]) -> str:
+        """The channels as the source names them, with what this path knows when that differs:
+        ``in_planes (= planes here)``."""
+        if p is None:
+            return "?"
+        shown, resolved = self.facts.display(p), self.facts.resolve(p)
+        if shown == resolved:
+            return render_poly(resolved)
+        return f"{render_poly(shown)} (= {render_poly(resolved)} here)"
+
+    def channel_name(self, p: Optional[Poly]) -> str:
+        return "?" if p is None else render_poly(self.facts.display(p))
+
+    def render_sizes(self, side: TensorV) -> str:
+        if self.dims is None:
+            return "?"
+        dims = self.dims[0] if side is self.branch else self.dims[1]
+        return render_dims(dims, self.facts)
+
+    def branch_stride(self) -> Optional[Poly]:
+        """The stride a 1x1 projection needs: the branch's total stride over the shortcut's."""
+        b, s = total_stride(self.branch_steps, self.facts), total_stride(self.shortcut_steps, self.facts)
+        if b is None or s is None:
+            return None
+        if s.value == 1:
+            return b
+        if b == s:
+            return ONE
+        return None
+
+    def ndim(self) -> int:
+        return len(self.dims[0]) if self.dims else 2
+
+
+def render_poly(p: Poly) -> str:
+    text = str(p)
+    # the channel symbol of a forward argument `x` reads as `C_x`
+    return text.replace("C[", "C_").replace("]", "")
+
+
+def total_stride(steps: Tuple[Step, ...], facts: Facts) -> Optional[Poly]:
+    total = ONE
+    for step in steps:
+        layer = step.layer
+        if isinstance(layer, (L.Conv, L.Pool)):
+            windows = layer.windows
+            if windows is None:
+                if isinstance(layer, L.Conv) and layer.padding == "same":
+                    continue
+                return None
+            total = total * facts.resolve(windows[0].s)
+        elif step.kind == "pool":
+            return None
+    return total
+
+
+def examine(add: ResidualAdd) -> Optional[ResidualShapes]:
+    """Compare the two sides of an add; None when the path is impossible."""
+    facts = add.facts
+    if facts.infeasible:
+        return None
+    branch, shortcut, bsteps, ssteps = add.sides()
+    if branch.flat != shortcut.flat:
+        return None
+    channels_differ = False
+    if branch.channels is not None and shortcut.channels is not None:
+        b, s = facts.resolve(branch.channels), facts.resolve(shortcut.channels)
+        # a side with one channel broadcasts; a channel count named by a symbol is taken as > 1
+        if b.value != 1 and s.value != 1 and prove_unequal(b, s, facts):
+            channels_differ = True
+    dims = _dims(branch, shortcut)
+    size = size_fixed = DimComparison(Relation.UNKNOWN)
+    if dims is not None:
+        size = _combine([compare_dims(a, b, facts) for a, b in zip(*dims)])
+        if size.relation in (Relation.DIFFER, Relation.SOMETIMES):
+            size_fixed = _combine([compare_dims(a, b, facts, fix_conv_padding=True) for a, b in zip(*dims)])
+        else:
+            size_fixed = size
+    return ResidualShapes(add, branch, shortcut, bsteps, ssteps, channels_differ, size, size_fixed, dims)
+
+
+def _dims(a: TensorV, b: TensorV) -> Optional[Tuple[Tuple[Dim, ...], Tuple[Dim, ...]]]:
+    if a.flat or b.flat:
+        return None
+    rank = len(a.dims) if a.dims is not None else (len(b.dims) if b.dims is not None else None)
+    if rank is None or rank == 0:
+        return None
+    da, db = a.with_rank(rank), b.with_rank(rank)
+    if da is None or db is None:
+        return None
+    return da, db
+
+
+def _combine(results: List[DimComparison]) -> DimComparison:
+    for rel in (Relation.DIFFER, Relation.SOMETIMES):
+        for r in results:
+            if r.relation is rel:
+                return r
+    if results and all(r.relation is Relation.EQUAL for r in results):
+        return DimComparison(Relation.EQUAL)
+    return DimComparison(Relation.UNKNOWN)
+
+
+def wrong_padding_convs(shapes: ResidualShapes):
+    """The convs on either side whose padding changes H,W: (step, conv, per-dim (k, p, d) resolved)."""
+    out = []
+    seen = set()
+    for step in shapes.branch_steps + shapes.shortcut_steps:
+        conv = step.layer
+        if not isinstance(conv, L.Conv) or conv.windows is None or id(conv) in seen:
+            continue
+        seen.add(id(conv))
+        facts = shapes.facts
+        wins = [w.resolved(facts) for w in conv.windows]
+        bad = False
+        for w in wins:
+            change = w.p * Poly.const(2) - w.d * (w.k - ONE)
+            if prove_unequal(change, Poly.const(0), facts):
+                bad = True
+        if bad:
+            out.append((step, conv, wins))
+    return out

@@ -1,0 +1,22 @@
+"""The rules, one module each; ``RULES`` lists them by code."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+from .base import Rule
+from .cvl001 import Unparsable
+from .cvl101 import PaddingShouldKeepSize
+from .cvl102 import EvenKernelOnResidualBranch
+from .cvl201 import ShortcutNeedsChannelProjection
+from .cvl202 import ShortcutNeedsStride
+from .cvl301 import ChannelMismatch
+from .cvl302 import SamePaddingWithStride
+from .cvl303 import LinearAfterFlatten
+from .cvl304 import ChannelsNotDivisibleByGroups
+
+ALL_RULES: List[Rule] = [
+    Unparsable(), PaddingShouldKeepSize(), EvenKernelOnResidualBranch(), ShortcutNeedsChannelProjection(),
+    ShortcutNeedsStride(), ChannelMismatch(), SamePaddingWithStride(), LinearAfterFlatten(),
+    ChannelsNotDivisibleByGroups(),
+]
+RULES: Dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}

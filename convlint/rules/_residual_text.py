@@ -1,0 +1,22 @@
+"""Wording shared by the residual rules: how the two sides of an add are described."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..residual import ResidualShapes
+from ..symbolic import Poly
+
+
+def sides_text(shapes: ResidualShapes) -> str:
+    """``branch gives H-2 x W-2, shortcut keeps H x W``."""
+    keeps = "keeps" if not shapes.shortcut_steps else "gives"
+    return (f"branch gives {shapes.render_sizes(shapes.branch)}, "
+            f"shortcut {keeps} {shapes.render_sizes(shapes.shortcut)}")
+
+
+def per_dim(values: Sequence[Poly]) -> str:
+    """``3`` when every dim agrees, else ``(1, 7)``."""
+    texts = [str(v) for v in values]
+    if all(t == texts[0] for t in texts):
+        return texts[0]
+    return "(" + ", ".join(texts) + ")"

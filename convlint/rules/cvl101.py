@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from typing import Iterable, List, Optional
+
+from ..analysis import Analysis
+from ..diagnostics import Finding, Fix
+from ..residual import wrong_padding_convs
+from ..shapes import Relation
+from ..symbolic import Poly
+from ._residual_text import per_dim, sides_text
+from .base import Rule
+
+TWO = Poly.const(2)
+
+
+class PaddingShouldKeepSize(Rule):
+    """
+    ## What it does
+    Flags a conv on a residual branch whose padding `P` changes the height and width, so the branch's
+    H,W no longer match the shortcut's: with stride 1 a conv keeps H,W only when
+    `2P = D(K-1)` (D the dilation, K the kernel size), i.e. "padding should be (K-1)/2".
+
+    The output size of a conv is `floor((in + 2P - D(K-1) - 1) / S) + 1`: a 3x3 conv "eats" two
+    pixels, and `padding=1` gives them back. Reported only when the add provably fails; when the sizes
+    differ only for some input sizes it is a warning.
+
+    ## Why is this bad
+    `y = F(x) + x` needs the same C,H,W on both sides. A 3x3 conv with `padding=0` inside the block
+    makes `F(x)` two pixels smaller, and the add fails at run time with
+    `The size of tensor a (62) must match the size of tensor b (64) at non-singleton dimension 3`.
+
+    ## Example
+    ```python
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c, c, kernel_size=3, padding=0)
+            self.conv2 = nn.Conv2d(c, c, kernel_size=3, padding=1)
+
+        def forward(self, x):
+            return self.conv2(torch.relu(self.conv1(x))) + x
+    ```
+
+    ## Use instead
+    ```python
+            self.conv1 = nn.Conv2d(c, c, kernel_size=3, padding=1)  # (K-1)/2
+    ```
+    Dilated convs keep the size with `padding=dilation` for a 3x3 kernel (`D(K-1)/2`).
+    """
+
+    code = "CVL101"
+    name = "residual-padding"
+    summary = "padding should be (K-1)/2: a conv on a residual branch changes H,W"
+
+    def check(self, analysis: Analysis) -> Iterable[Finding]:
+        for shapes in analysis.residuals:
+            if shapes.size.relation not in (Relation.DIFFER, Relation.SOMETIMES):
+                continue
+            severity = "error" if shapes.size.relation is Relation.DIFFER else "warning"
+            for step, conv, wins in wrong_padding_convs(shapes):
+                spans = [w.d * (w.k - Poly.const(1)) for w in wins]
+                if any(s.value is not None and s.value % 2 for s in spans):
+                    continue  # an even kernel: CVL102
+                wanted = [s.floordiv(TWO) for s in spans]
+                kernel, pad, dil = per_dim([w.k for w in wins]), per_dim([w.p for w in wins]), \
+                    per_dim([w.d for w in wins])
+                formula = "(K-1)/2" if all(w.d.value == 1 for w in wins) else "D(K-1)/2"
+                dilation = "" if dil == "1" else f", dilation={dil}"
+                message = (f"padding should be {formula} = {per_dim(wanted)} for kernel_size={kernel}{dilation}, "
+                           f"got padding={pad} ({sides_text(shapes)})")
+                yield Finding(self.code, message, step.node, severity, _fix(conv, wanted))
+
+
+def _fix(conv, wanted: List[Poly]) -> Optional[Fix]:
+    """``padding=1`` in place of the conv's padding argument, when the conv call is the one flagged."""
+    if not conv.direct or conv.call is None or any(w.value is None for w in wanted):
+        return None
+    text = per_dim(wanted)
+    args = list(conv.call.args)
+    if any(a.star for a in args):
+        return None
+    for i, a in enumerate(args):
+        if a.keyword is not None and a.keyword.value == "padding":
+            return Fix(a, f"padding={text}")
+        if a.keyword is None and i == 4:
+            return Fix(a.value, text)
+    if not args:
+        return None
+    return Fix(args[-1], f", padding={text}", insert_after=True)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..analysis import Analysis
+from ..diagnostics import Finding
+from ..symbolic import Poly, prove_greater
+from ._residual_text import per_dim
+from .base import Rule
+
+
+class SamePaddingWithStride(Rule):
+    """
+    ## What it does
+    Flags a conv built with `padding='same'` and a stride greater than 1.
+
+    ## Why is this bad
+    torch refuses it when the layer is built:
+    `padding='same' is not supported for strided convolutions`. "Same" output size and a stride do
+    not go together: a stride shrinks H,W by design.
+
+    ## Example
+    ```python
+    self.down = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding="same")
+    ```
+
+    ## Use instead
+    ```python
+    self.down = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1)  # (K-1)/2
+    ```
+    """
+
+    code = "CVL302"
+    name = "same-padding-with-stride"
+    summary = "padding='same' with stride > 1 (torch rejects it when the layer is built)"
+
+    def check(self, analysis: Analysis) -> Iterable[Finding]:
+        for built in analysis.convs:
+            conv = built.conv
+            if conv.padding != "same" or conv.stride is None or built.facts.infeasible:
+                continue
+            if any(prove_greater(s, Poly.const(1), built.facts) for s in conv.stride):
+                stride = per_dim([built.facts.resolve(s) for s in conv.stride])
+                yield Finding(self.code, f"padding='same' is not supported with stride={stride}; "
+                              f"use an explicit padding such as (K-1)/2", conv.node)

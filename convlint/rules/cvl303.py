@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..analysis import Analysis
+from ..diagnostics import Finding
+from ..residual import render_poly
+from ..symbolic import prove_unequal
+from .base import Rule
+
+
+class LinearAfterFlatten(Rule):
+    """
+    ## What it does
+    Flags an `nn.Linear` whose `in_features` differs from the size of the flattened tensor it
+    receives (`torch.flatten(x, 1)`, `x.view(x.size(0), -1)`, `nn.Flatten()`), when that size is
+    known: after an adaptive pool (which fixes H,W whatever the input), or from a known input size
+    given by a `# convlint: input-size=3x32x32` comment on the class (or `input-size` in
+    `[tool.convlint]`), carried through every conv and pool with
+    `out = floor((in + 2P - D(K-1) - 1) / S) + 1`.
+
+    ## Why is this bad
+    It is the most asked-about shape error there is: the model builds and fails on its first batch
+    with `mat1 and mat2 shapes cannot be multiplied (1x576 and 400x120)`.
+
+    ## Example
+    ```python
+    # convlint: input-size=3x32x32
+    class LeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 6, 5)
+            self.pool = nn.MaxPool2d(2, 2)
+            self.conv2 = nn.Conv2d(6, 16, 3)
+            self.fc1 = nn.Linear(16 * 5 * 5, 120)
+
+        def forward(self, x):
+            x = self.pool(F.relu(self.conv1(x)))
+            x = self.pool(F.relu(self.conv2(x)))
+            return self.fc1(torch.flatten(x, 1))
+    ```
+
+    ## Use instead
+    ```python
+            self.conv2 = nn.Conv2d(6, 16, 5)           # 16 x 5 x 5 after the pool
+            self.fc1 = nn.Linear(16 * 5 * 5, 120)
+    ```
+    """
+
+    code = "CVL303"
+    name = "linear-after-flatten"
+    summary = "nn.Linear(in_features) after a flatten disagrees with the flattened size"
+
+    def check(self, analysis: Analysis) -> Iterable[Finding]:
+        for use in analysis.channel_uses:
+            if use.argument != "in_features" or use.facts.infeasible:
+                continue
+            if not prove_unequal(use.expected, use.actual, use.facts):
+                continue
+            expected = render_poly(use.facts.resolve(use.expected))
+            actual = render_poly(use.facts.resolve(use.actual))
+            message = (f"Linear expects in_features={expected} but the flattened input has {actual} features; "
+                       f"use nn.Linear({actual}, ...)")
+            yield Finding(self.code, message, use.layer.node)

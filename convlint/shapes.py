@@ -1,0 +1,287 @@
+"""Symbolic tensor shapes: channels as polynomials, each spatial dim as a chain of size operations.
+
+A spatial size is kept as the *operations* applied to an unknown input size (``base``) rather than as
+a closed formula, because the formula ``out = floor((in + 2P - D(K-1) - 1) / S) + 1`` with floors does
+not simplify: two chains are compared by exact algebra when every stride is 1 (``H + 2P - D(K-1)``)
+and otherwise, when every parameter is a number, by evaluating both chains over a range of input
+sizes, which tells "differ for every size" (an error) from "differ for some" (a warning naming one).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+from .symbolic import Facts, Poly, prove_nonzero
+
+ONE = Poly.const(1)
+ZERO = Poly.const(0)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window (conv or pool): ``floor((n + 2p - d(k-1) - 1) / s) + 1`` (ceil with ceil_mode)."""
+
+    k: Poly
+    s: Poly
+    p: Poly
+    d: Poly = ONE
+    ceil: bool = False
+    conv: bool = False  # a conv's window (a pool's padding is not a padding bug)
+
+    def resolved(self, facts: Facts) -> "Window":
+        return Window(facts.resolve(self.k), facts.resolve(self.s), facts.resolve(self.p),
+                      facts.resolve(self.d), self.ceil, self.conv)
+
+    def with_size_keeping_padding(self) -> "Window":
+        """This conv as it would be with padding D(K-1)/2, where that is an integer."""
+        span = self.d * (self.k - ONE)
+        if span.value is not None and span.value % 2:
+            if self.s.value == 1:
+                return self
+            return Window(self.k, self.s, Poly.const(span.value // 2), self.d, self.ceil, self.conv)
+        return Window(self.k, self.s, span.floordiv(Poly.const(2)), self.d, self.ceil, self.conv)
+
+    def params(self) -> Sequence[Poly]:
+        return (self.k, self.s, self.p, self.d)
+
+    def apply(self, n: int) -> Optional[int]:
+        k, s, p, d = (x.value for x in self.params())
+        span = n + 2 * p - d * (k - 1) - 1
+        if span < 0 or s <= 0:
+            return None
+        if not self.ceil:
+            return span // s + 1
+        out = -(-span // s) + 1
+        if (out - 1) * s >= n + p:  # torch: the last window must start inside the input or left pad
+            out -= 1
+        return out
+
+
+@dataclass(frozen=True)
+class Resize:
+    """A size set to a number (adaptive pools, ``F.interpolate(size=...)``)."""
+
+    size: Poly
+
+    def resolved(self, facts: Facts) -> "Resize":
+        return Resize(facts.resolve(self.size))
+
+    def params(self) -> Sequence[Poly]:
+        return (self.size,)
+
+    def apply(self, n: int) -> Optional[int]:
+        return self.size.value
+
+
+@dataclass(frozen=True)
+class Pad:
+    """Explicit padding on both ends of a dim (``nn.ZeroPad2d``, ``F.pad``)."""
+
+    total: Poly
+
+    def resolved(self, facts: Facts) -> "Pad":
+        return Pad(facts.resolve(self.total))
+
+    def params(self) -> Sequence[Poly]:
+        return (self.total,)
+
+    def apply(self, n: int) -> Optional[int]:
+        return n + self.total.value
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Nearest/linear upsampling by an integer factor."""
+
+    factor: Poly
+
+    def resolved(self, facts: Facts) -> "Scale":
+        return Scale(facts.resolve(self.factor))
+
+    def params(self) -> Sequence[Poly]:
+        return (self.factor,)
+
+    def apply(self, n: int) -> Optional[int]:
+        return n * self.factor.value
+
+
+SizeOp = Union[Window, Resize, Pad, Scale]
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One spatial dim: ``ops`` applied in order to the unknown size ``base``."""
+
+    base: str
+    ops: Tuple[SizeOp, ...] = ()
+
+    def then(self, op: SizeOp) -> "Dim":
+        return Dim(self.base, self.ops + (op,))
+
+    def then_all(self, ops: Sequence[SizeOp]) -> "Dim":
+        return Dim(self.base, self.ops + tuple(ops))
+
+    def concrete(self, n: int, facts: Facts) -> Optional[int]:
+        """The size for input size ``n``, when every parameter is a number."""
+        return _run([op.resolved(facts) for op in self.ops], n)
+
+
+def _run(ops: Sequence[SizeOp], n: Optional[int]) -> Optional[int]:
+    for op in ops:
+        if n is None or any(p.value is None for p in op.params()):
+            return None
+        n = op.apply(n)
+        if n is None or n < 1:
+            return None
+    return n
+
+
+class Relation(Enum):
+    EQUAL = "equal"          # same size for every input size
+    DIFFER = "differ"        # different (and not broadcastable) for every input size
+    SOMETIMES = "sometimes"  # different for some input sizes only
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class DimComparison:
+    relation: Relation
+    example: Optional[int] = None  # an input size that fails, for SOMETIMES
+
+
+def compare_dims(a: Dim, b: Dim, facts: Facts, fix_conv_padding: bool = False) -> DimComparison:
+    """How two sizes derived from the same input relate, for every input size.
+
+    With ``fix_conv_padding``, every conv is taken with the size-keeping padding D(K-1)/2: what
+    still differs then is down to strides and pools, not to padding.
+    """
+    if a.base != b.base:
+        return DimComparison(Relation.UNKNOWN)
+    ops_a = [op.resolved(facts) for op in a.ops]
+    ops_b = [op.resolved(facts) for op in b.ops]
+    if fix_conv_padding:
+        ops_a = [f for f in map(_fixed, ops_a) if f is not None]
+        ops_b = [f for f in map(_fixed, ops_b) if f is not None]
+    # Operations both sides share from the start act on the same unknown size: strip them.
+    while ops_a and ops_b and ops_a[0] == ops_b[0]:
+        ops_a.pop(0)
+        ops_b.pop(0)
+    if ops_a == ops_b:
+        return DimComparison(Relation.EQUAL)
+    delta_a, delta_b = _stride_one_delta(ops_a, facts), _stride_one_delta(ops_b, facts)
+    if delta_a is not None and delta_b is not None:
+        diff = facts.resolve(delta_a - delta_b)
+        if not diff.terms:
+            return DimComparison(Relation.EQUAL)
+        if prove_nonzero(diff, facts):
+            return DimComparison(Relation.DIFFER)
+        return DimComparison(Relation.UNKNOWN)
+    if not all(p.value is not None for op in ops_a + ops_b for p in op.params()):
+        return DimComparison(Relation.UNKNOWN)
+    return _compare_by_sampling(ops_a, ops_b)
+
+
+def _fixed(op: SizeOp) -> Optional[SizeOp]:
+    """A conv as if its padding were right; a stride-1 even kernel, which no padding fixes, as if it
+    kept the size (that is CVL102's finding, not a downsampling one)."""
+    if not (isinstance(op, Window) and op.conv):
+        return op
+    fixed = op.with_size_keeping_padding()
+    if fixed is op and op.s.value == 1:
+        return None
+    return fixed
+
+
+def _stride_one_delta(ops: Sequence[SizeOp], facts: Facts) -> Optional[Poly]:
+    """``out - in`` when every op keeps the stride at 1 (then it is a polynomial), else None."""
+    delta = ZERO
+    for op in ops:
+        if isinstance(op, Window) and op.s.value == 1 and not op.ceil:
+            delta = delta + op.p * Poly.const(2) - op.d * (op.k - ONE)
+        elif isinstance(op, Pad):
+            delta = delta + op.total
+        else:
+            return None
+    return delta
+
+
+def _total_stride(ops: Sequence[SizeOp]) -> int:
+    total = 1
+    for op in ops:
+        if isinstance(op, Window):
+            total *= max(op.s.value, 1)
+    return total
+
+
+def _compare_by_sampling(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp]) -> DimComparison:
+    # Start where both sides are still several pixels wide (size 1 broadcasts), and cover a few
+    # periods of the strides so every residue of the floors is seen.
+    period = _total_stride(ops_a) * _total_stride(ops_b)
+    lo = 8 * max(_total_stride(ops_a), _total_stride(ops_b))
+    hi = lo + max(4 * period, 64)
+    failing: List[int] = []
+    valid = 0
+    for n in range(lo, hi):
+        x, y = _run(ops_a, n), _run(ops_b, n)
+        if x is None or y is None:
+            continue
+        valid += 1
+        if x != y and x != 1 and y != 1:
+            failing.append(n)
+    if not valid:
+        return DimComparison(Relation.UNKNOWN)
+    if not failing:
+        return DimComparison(Relation.EQUAL)
+    if len(failing) == valid:
+        return DimComparison(Relation.DIFFER)
+    return DimComparison(Relation.SOMETIMES, failing[0])
+
+
+def render_dim(dim: Dim, label: str, facts: Facts) -> str:
+    """A readable formula of a size: ``H - 2``, ``(H - 1)//2 + 1``."""
+    text = label
+    delta = ZERO
+    for op in (o.resolved(facts) for o in dim.ops):
+        if isinstance(op, Window) and op.s.value == 1 and not op.ceil:
+            delta = delta + op.p * Poly.const(2) - op.d * (op.k - ONE)
+            continue
+        if isinstance(op, Pad):
+            delta = delta + op.total
+            continue
+        text = _with_offset(text, delta)
+        delta = ZERO
+        if isinstance(op, Window):
+            inner = _with_offset(text, op.p * Poly.const(2) - op.d * (op.k - ONE) - ONE)
+            div = "//" if not op.ceil else " ceildiv "
+            text = f"({inner}){div}{_atom(op.s)} + 1"
+        elif isinstance(op, Resize):
+            text = str(op.size)
+        elif isinstance(op, Scale):
+            text = f"({text})*{_atom(op.factor)}"
+    return _with_offset(text, delta)
+
+
+def _atom(p: Poly) -> str:
+    s = str(p)
+    return s if p.value is not None or len(p.terms) == 1 else f"({s})"
+
+
+def _with_offset(text: str, delta: Poly) -> str:
+    if not delta.terms:
+        return text
+    if delta.value is not None:
+        v = delta.value
+        return f"{text}{'+' if v > 0 else '-'}{abs(v)}"
+    return f"{text} + {delta}"
+
+
+def dim_labels(n: int) -> Tuple[str, ...]:
+    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(n, tuple(f"S{i}" for i in range(n)))
+
+
+def render_dims(dims: Sequence[Dim], facts: Facts) -> str:
+    return " x ".join(render_dim(d, lab, facts) for d, lab in zip(dims, dim_labels(len(dims))))
+
+
+MapFn = Callable[[Dim], Dim]

@@ -1,0 +1,300 @@
+"""A small symbolic domain for integer quantities: polynomials over named atoms.
+
+Channel counts, kernel sizes, strides and paddings in model code are mostly literals, constructor
+arguments (``planes``, ``stride``) or simple arithmetic over them (``planes * self.expansion``,
+``k // 2``). A polynomial with integer coefficients over *atoms* covers that: an atom is a symbol
+(``planes``) or an opaque floor division (``k // 2``). ``Facts`` holds what a code path tells about
+the atoms (equalities as substitutions, and which atoms are known to be positive), and the ``prove_*``
+functions answer only when the answer holds for every value consistent with those facts: anything
+else is ``None`` (unknown), from which no diagnostic is ever derived.
+
+This is deliberately tiny (no sympy): a linter runs on every save, and these expressions rarely have
+more than three terms.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Iterable, Mapping, Optional, Tuple
+
+Monomial = Tuple[str, ...]  # sorted atom names; () is the constant term
+
+
+class Poly:
+    """An integer polynomial over atoms, immutable and hashable."""
+
+    __slots__ = ("terms", "_hash")
+
+    def __init__(self, terms: Mapping[Monomial, int]):
+        self.terms: Dict[Monomial, int] = {m: c for m, c in terms.items() if c != 0}
+        self._hash: Optional[int] = None
+
+    # construction -------------------------------------------------------------------------
+    @staticmethod
+    def const(value: int) -> "Poly":
+        return Poly({(): value})
+
+    @staticmethod
+    def atom(name: str) -> "Poly":
+        return Poly({(name,): 1})
+
+    # queries -------------------------------------------------------------------------------
+    @property
+    def is_const(self) -> bool:
+        return all(m == () for m in self.terms)
+
+    @property
+    def value(self) -> Optional[int]:
+        """The integer value when the polynomial is a constant, else None."""
+        if not self.is_const:
+            return None
+        return self.terms.get((), 0)
+
+    def atoms(self) -> FrozenSet[str]:
+        return frozenset(a for m in self.terms for a in m)
+
+    # arithmetic ----------------------------------------------------------------------------
+    def __add__(self, other: "Poly") -> "Poly":
+        terms = dict(self.terms)
+        for m, c in other.terms.items():
+            terms[m] = terms.get(m, 0) + c
+        return Poly(terms)
+
+    def __neg__(self) -> "Poly":
+        return Poly({m: -c for m, c in self.terms.items()})
+
+    def __sub__(self, other: "Poly") -> "Poly":
+        return self + (-other)
+
+    def __mul__(self, other: "Poly") -> "Poly":
+        terms: Dict[Monomial, int] = {}
+        for m1, c1 in self.terms.items():
+            for m2, c2 in other.terms.items():
+                m = tuple(sorted(m1 + m2))
+                terms[m] = terms.get(m, 0) + c1 * c2
+        return Poly(terms)
+
+    def floordiv(self, other: "Poly") -> "Poly":
+        """``self // other``: exact when constant or evenly divisible, else an opaque atom."""
+        a, b = self.value, other.value
+        if a is not None and b is not None:
+            return Poly.const(a // b) if b != 0 else UNKNOWN_DIV
+        if b is not None and b > 0 and all(c % b == 0 for c in self.terms.values()):
+            return Poly({m: c // b for m, c in self.terms.items()})
+        if b == 1:
+            return self
+        return Poly.atom(f"({self})//({other})")
+
+    def mod(self, other: "Poly") -> Optional["Poly"]:
+        a, b = self.value, other.value
+        if a is not None and b is not None and b != 0:
+            return Poly.const(a % b)
+        return None
+
+    def substitute(self, subst: Mapping[str, "Poly"]) -> "Poly":
+        if not subst or not (self.atoms() & subst.keys()):
+            return self
+        out = Poly({})
+        for m, c in self.terms.items():
+            term = Poly.const(c)
+            for a in m:
+                term = term * subst.get(a, Poly.atom(a))
+            out = out + term
+        return out
+
+    # identity ------------------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Poly) and self.terms == other.terms
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self.terms.items()))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"Poly({self})"
+
+    def __str__(self) -> str:
+        if not self.terms:
+            return "0"
+        parts = []
+        # highest degree first, then by name: `planes*4 + 1`
+        for m, c in sorted(self.terms.items(), key=lambda mc: (-len(mc[0]), mc[0])):
+            if m == ():
+                parts.append((c < 0, str(abs(c))))
+                continue
+            name = "*".join(m)
+            text = name if abs(c) == 1 else f"{name}*{abs(c)}"
+            parts.append((c < 0, text))
+        out = ("-" if parts[0][0] else "") + parts[0][1]
+        for neg, text in parts[1:]:
+            out += (" - " if neg else " + ") + text
+        return out
+
+
+UNKNOWN_DIV = Poly.atom("<division by zero>")
+
+
+@dataclass
+class Facts:
+    """What one code path knows: substitutions from its equalities, and positive atoms.
+
+    ``subst`` maps an atom to the polynomial it equals on this path (always fully applied, so a
+    value never needs two rounds). ``positive`` holds atoms known to be >= 1 (channel counts, kernel
+    sizes, strides: torch rejects anything else); every other atom is only known to be an integer.
+    ``infeasible`` is set when the path's own conditions contradict each other.
+    """
+
+    subst: Dict[str, Poly] = field(default_factory=dict)
+    positive: FrozenSet[str] = frozenset()
+    nonneg: FrozenSet[str] = frozenset()
+    disequal: Tuple[Poly, ...] = ()
+    infeasible: bool = False
+    # how to name an atom in messages: an input's channel count as the layer argument it met first
+    names: Dict[str, Poly] = field(default_factory=dict)
+
+    def copy(self) -> "Facts":
+        return Facts(dict(self.subst), self.positive, self.nonneg, self.disequal, self.infeasible,
+                     dict(self.names))
+
+    def display(self, p: Poly) -> Poly:
+        """``p`` as the source names it (before this path's equalities were applied)."""
+        return p.substitute(self.names)
+
+    def resolve(self, p: Poly) -> Poly:
+        return p.substitute(self.subst)
+
+    def mark_positive(self, p: Poly) -> None:
+        """Record that ``p`` is >= 1 (only single atoms are recorded)."""
+        p = self.resolve(p)
+        if len(p.terms) == 1:
+            (m, c), = p.terms.items()
+            if len(m) == 1 and c == 1:
+                self.positive = self.positive | {m[0]}
+
+    def mark_nonneg(self, p: Poly) -> None:
+        p = self.resolve(p)
+        if len(p.terms) == 1:
+            (m, c), = p.terms.items()
+            if len(m) == 1 and c == 1:
+                self.nonneg = self.nonneg | {m[0]}
+
+    def add_equal(self, a: Poly, b: Poly) -> None:
+        """Learn ``a == b``: solve for an atom with a unit coefficient when there is one."""
+        d = self.resolve(a) - self.resolve(b)
+        if not d.terms:
+            return
+        if d.is_const:
+            self.infeasible = True
+            return
+        if prove_nonzero(d, self):
+            self.infeasible = True
+            return
+        for (m, c) in sorted(d.terms.items(), key=lambda mc: mc[0]):
+            if len(m) == 1 and abs(c) == 1 and not any(m[0] in other for other in d.terms if other != m):
+                atom = m[0]
+                rest = d - Poly({m: c})
+                value = -rest if c == 1 else rest
+                self._bind(atom, value)
+                break
+        for q in self.disequal:
+            if not self.resolve(q).terms:
+                self.infeasible = True
+
+    def add_unequal(self, a: Poly, b: Poly) -> None:
+        d = self.resolve(a) - self.resolve(b)
+        if not d.terms:
+            self.infeasible = True
+        else:
+            self.disequal = self.disequal + (d,)
+
+    def _bind(self, atom: str, value: Poly) -> None:
+        one = {atom: value}
+        self.subst = {k: v.substitute(one) for k, v in self.subst.items()}
+        self.subst[atom] = value
+        # positivity survives substitution when the atom is replaced by a single positive atom
+        if atom in self.positive:
+            self.mark_positive(value)
+
+
+def lower_bound(p: Poly, facts: Facts) -> Optional[int]:
+    """A lower bound of ``p`` valid for every value consistent with ``facts``, if one is easy."""
+    p = facts.resolve(p)
+    bound = 0
+    for m, c in p.terms.items():
+        if m == ():
+            bound += c
+            continue
+        if c < 0:
+            return None
+        if all(a in facts.positive for a in m):
+            bound += c
+        elif all(a in facts.positive or a in facts.nonneg for a in m):
+            pass
+        else:
+            return None
+    return bound
+
+
+def upper_bound_negated(p: Poly, facts: Facts) -> Optional[int]:
+    lb = lower_bound(-p, facts)
+    return None if lb is None else -lb
+
+
+def prove_nonzero(p: Poly, facts: Facts) -> bool:
+    """True when ``p != 0`` for every value consistent with ``facts``."""
+    p = facts.resolve(p)
+    if not p.terms:
+        return False
+    if p.is_const:
+        return True
+    lb = lower_bound(p, facts)
+    if lb is not None and lb > 0:
+        return True
+    ub = upper_bound_negated(p, facts)
+    if ub is not None and ub < 0:
+        return True
+    return any(not (facts.resolve(q) - p).terms or not (facts.resolve(q) + p).terms
+               for q in facts.disequal)
+
+
+def prove_equal(a: Poly, b: Poly, facts: Facts) -> bool:
+    return not (facts.resolve(a) - facts.resolve(b)).terms
+
+
+def prove_unequal(a: Poly, b: Poly, facts: Facts) -> bool:
+    return prove_nonzero(a - b, facts)
+
+
+def prove_greater(a: Poly, b: Poly, facts: Facts) -> bool:
+    """True when ``a > b`` for every value consistent with ``facts``."""
+    lb = lower_bound(a - b, facts)
+    return lb is not None and lb > 0
+
+
+def decide_divisible(value: Poly, divisor: Poly, facts: Facts) -> Optional[bool]:
+    """Whether ``divisor`` divides ``value``: True/False when provable, None when unknown."""
+    value, divisor = facts.resolve(value), facts.resolve(divisor)
+    v, d = value.value, divisor.value
+    if v is not None and d is not None:
+        return d != 0 and v % d == 0
+    if len(divisor.terms) == 1:
+        (dm, dc), = divisor.terms.items()
+        if dc != 0 and all(_monomial_divides(dm, m) and c % dc == 0 for m, c in value.terms.items()):
+            return True
+    return None
+
+
+def _monomial_divides(d: Monomial, m: Monomial) -> bool:
+    rest = list(m)
+    for a in d:
+        if a not in rest:
+            return False
+        rest.remove(a)
+    return True
+
+
+def all_atoms(polys: Iterable[Poly]) -> FrozenSet[str]:
+    out: FrozenSet[str] = frozenset()
+    for p in polys:
+        out |= p.atoms()
+    return out

@@ -1,0 +1,206 @@
+"""The abstract values the interpreter computes with.
+
+Everything the analysis cannot decide is ``UNKNOWN``, and every rule stays silent on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Tuple
+
+import libcst as cst
+
+from .shapes import Dim
+from .symbolic import Poly
+
+
+class Value:
+    """Base of all abstract values."""
+
+
+class _Unknown(Value):
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class IntV(Value):
+    poly: Poly
+
+
+@dataclass(frozen=True)
+class StrV(Value):
+    text: str
+
+
+@dataclass(frozen=True)
+class NoneV(Value):
+    pass
+
+
+NONE = NoneV()
+
+
+@dataclass(frozen=True)
+class BoolV(Value):
+    cond: "Cond"
+
+
+@dataclass(frozen=True)
+class TupleV(Value):
+    items: Tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class ParamV(Value):
+    """An argument nobody bound: an integer symbol, a boolean atom, maybe None, maybe a module."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class RefV(Value):
+    """A name that reaches torch: ``torch.nn.Conv2d``, ``torch.nn.functional.relu``."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
+class ClassV(Value):
+    node: cst.ClassDef
+
+
+@dataclass(frozen=True)
+class FuncV(Value):
+    node: cst.FunctionDef
+    bound_self: Optional["SelfV"] = None
+
+
+@dataclass(eq=False)
+class SelfV(Value):
+    """The module under construction: its attributes and its class."""
+
+    cls: cst.ClassDef
+    attrs: dict = field(default_factory=dict)
+    # for subclasses of nn.Sequential: the layers handed to super().__init__ / add_module
+    seq_layers: Optional[list] = None
+
+    def copy(self) -> "SelfV":
+        return SelfV(self.cls, dict(self.attrs), None if self.seq_layers is None else list(self.seq_layers))
+
+
+@dataclass(frozen=True)
+class LayerV(Value):
+    layer: Any  # a convlint.layers.Layer
+
+
+@dataclass(frozen=True)
+class ShapeV(Value):
+    """``x.shape`` / ``x.size()`` of a tensor, indexable to sizes (kept only to recognise flatten)."""
+
+    tensor: "TensorV"
+
+
+@dataclass(frozen=True)
+class BatchSizeV(Value):
+    """``x.size(0)`` / ``x.shape[0]``: the batch dim, as used in ``x.view(x.size(0), -1)``."""
+
+
+# --- conditions ---------------------------------------------------------------------------------
+
+
+class Cond:
+    pass
+
+
+@dataclass(frozen=True)
+class ConstC(Cond):
+    value: bool
+
+
+TRUE, FALSE = ConstC(True), ConstC(False)
+
+
+@dataclass(frozen=True)
+class CmpC(Cond):
+    op: str  # == != < <= > >=
+    left: Poly
+    right: Poly
+
+
+@dataclass(frozen=True)
+class AtomC(Cond):
+    """An opaque condition, identified by its source text so two tests of it agree."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class AndC(Cond):
+    parts: Tuple[Cond, ...]
+
+
+@dataclass(frozen=True)
+class OrC(Cond):
+    parts: Tuple[Cond, ...]
+
+
+@dataclass(frozen=True)
+class NotC(Cond):
+    part: Cond
+
+
+# --- tensors ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer or operation a tensor went through, for locating the cause of a mismatch."""
+
+    kind: str                      # "conv", "pool", "norm", "merge", "linear", "other"
+    node: cst.CSTNode              # where it is reported: the layer's constructor call
+    layer: Any = None              # the Layer for convs and pools
+
+
+@dataclass(frozen=True)
+class TensorV(Value):
+    """A tensor in ``forward``: channels, spatial dims (last dims), and its history.
+
+    ``root`` names the forward argument it descends from; ``dims`` is None while no layer fixed the
+    tensor's rank (an untouched input), see ``with_rank``. A flattened tensor has ``flat`` set and
+    its feature count in ``channels``.
+    """
+
+    root: str
+    channels: Optional[Poly]
+    dims: Optional[Tuple[Dim, ...]]
+    history: Tuple[Step, ...] = ()
+    flat: bool = False
+    known_sizes: Tuple[Tuple[str, int], ...] = ()  # input sizes given by `input-size`
+
+    def with_rank(self, n: int) -> Optional[Tuple[Dim, ...]]:
+        """The last ``n`` spatial dims, naming the input's dims when the rank was still open."""
+        if self.flat:
+            return None
+        if self.dims is None:
+            if self.history:
+                return None
+            return tuple(Dim(f"{self.root}#{n - i}") for i in range(n))
+        if len(self.dims) != n:
+            return None
+        return self.dims
+
+    def derive(self, **changes: Any) -> "TensorV":
+        fields = dict(root=self.root, channels=self.channels, dims=self.dims, history=self.history,
+                      flat=self.flat, known_sizes=self.known_sizes)
+        fields.update(changes)
+        return TensorV(**fields)
+
+
+UNKNOWN_TENSOR_ROOT = "<unknown>"
+
+
+def unknown_tensor(root: str = UNKNOWN_TENSOR_ROOT) -> TensorV:
+    return TensorV(root=root, channels=None, dims=None, history=(Step("other", cst.Name("_")),))
