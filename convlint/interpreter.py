@@ -21,7 +21,7 @@ from .events import ChannelUse, ConvBuilt, ResidualAdd
 from .shapes import ONE, ZERO, Pad, Resize, Scale, Window
 from .symbolic import Facts, Poly, lower_bound, prove_nonzero
 from .values import (
-    FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BatchSizeV, BoolV, ClassV, CmpC, Cond, ConstC, FuncV,
+    FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BatchSizeV, BoolV, ClassV, CmpC, Cond, ConstC, FuncV, NoneV,
     IntV, LayerV, NotC, OrC, ParamV, RefV, SelfV, ShapeV, Step, StrV, TensorV, TupleV, Value,
 )
 
@@ -209,7 +209,7 @@ class Interpreter:
                 channels = Poly.const(input_size[0])
                 spatial = input_size[1:]
                 known = tuple((f"{root}#{k}", spatial[-k]) for k in range(1, len(spatial) + 1))
-            args.append(TensorV(root, channels, None, (), False, known))
+            args.append(TensorV(root, channels, None, (), False, known, rank_open=True))
         return args
 
     # --- classes --------------------------------------------------------------------------------
@@ -344,18 +344,29 @@ class Interpreter:
             self._in_progress.discard(id(fn.node))
         return self.merge_into(st, ends)
 
-    def merge_into(self, st: State, ends: List[State]) -> Value:
+    def merge_into(self, st: State, ends: List[State], same_self: bool = True) -> Value:
+        """The value of a call whose body ended in ``ends``; the caller's path learns what they all
+        agree on (one end: everything; several: the channel counts they found for the inputs)."""
         ends = [e for e in ends if not e.facts.infeasible]
         if not ends:
             return UNKNOWN
         results = [NONE if e.returned is None else e.returned for e in ends]
         if len(ends) == 1:
-            st.facts, st.truths = ends[0].facts, ends[0].truths
-            if st.self_v is not None and ends[0].self_v is not None:
-                st.self_v.attrs.update(ends[0].self_v.attrs)
-                st.self_v.seq_layers = ends[0].self_v.seq_layers
+            st.facts = ends[0].facts
+            if same_self:
+                st.truths = ends[0].truths
+                if st.self_v is not None and ends[0].self_v is not None:
+                    st.self_v.attrs.update(ends[0].self_v.attrs)
+                    st.self_v.seq_layers = ends[0].self_v.seq_layers
             return results[0]
-        if st.self_v is not None:
+        for atom, value in ends[0].facts.subst.items():
+            if atom.startswith(CHANNEL_PREFIX) and atom not in st.facts.subst and \
+                    all(e.facts.subst.get(atom) == value for e in ends[1:]):
+                st.facts.names.setdefault(atom, ends[0].facts.names.get(atom, value))
+                st.facts.add_equal(Poly.atom(atom), value)
+        if not same_self:
+            pass
+        elif st.self_v is not None:
             keys = set().union(*(e.self_v.attrs.keys() for e in ends if e.self_v is not None))
             for k in keys:
                 vals = [e.self_v.attrs.get(k, UNKNOWN) if e.self_v else UNKNOWN for e in ends]
@@ -791,8 +802,7 @@ class Interpreter:
                 self.residual_add(node, left, right, st, ctx)
             return _merged(left, right, node)
         tensor = left if isinstance(left, TensorV) else right
-        if op in ("+", "-", "*", "/", "//", "**") and (left is UNKNOWN or right is UNKNOWN or
-                                                         isinstance(left, IntV) or isinstance(right, IntV)):
+        if op in ("+", "-", "*", "/", "//", "**"):
             # a scalar or a parameter: same shape (a broadcasting parameter keeps the feature map's)
             return tensor.derive(history=tensor.history + (Step("other", node),))
         return UNKNOWN
@@ -915,7 +925,7 @@ class Interpreter:
 
         report_node = ctx.anchor or node
         layer = L.build_layer(name, arg, report_node, node, ctx.anchor is None, st.facts)
-        if isinstance(layer, L.Conv) and ctx.anchor is None:
+        if isinstance(layer, L.Conv):
             self.emit_event(ConvBuilt(layer, st.facts))
         return layer
 
@@ -935,7 +945,7 @@ class Interpreter:
         """Channels must flow through a Sequential whatever its input: check it as it is built."""
         probe = State(dict(st.env), st.facts.copy(), dict(st.truths), st.self_v)
         root = f"seq{id(seq)}"
-        seq.apply(TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None), self.flow(probe, ctx))
+        seq.apply(TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None, rank_open=True), self.flow(probe, ctx))
 
     def instantiate(self, cls: cst.ClassDef, args: List[Value], kwargs: Dict[str, Value], node: cst.Call,
                     st: State, ctx: Context) -> Value:
@@ -984,7 +994,7 @@ class Interpreter:
                 ends.extend(self.run_function(forward, [t], {}, start, inner, self_v, split=True))
         finally:
             self._in_progress.discard(id(forward))
-        out = self.merge_into(State({}, st.facts, st.truths), ends)
+        out = self.merge_into(st, ends, same_self=False)
         if isinstance(out, TensorV):
             # everything inside the module is reported at the module's constructor call
             steps = tuple(s if s.node is layer.node or s.kind == "other" else Step(s.kind, layer.node, s.layer)
@@ -1224,10 +1234,13 @@ class _SelfMethod(Value):
 
 def _merged(a: TensorV, b: TensorV, node: cst.CSTNode) -> TensorV:
     """The result of an elementwise op: the operand that is not a broadcast (size-1) one."""
-    base = a
+    base, other = a, b
     if a.channels is not None and a.channels.value == 1 and b.channels is not None:
-        base = b
-    return base.derive(history=base.history + (Step("merge", node),))
+        base, other = b, a
+    # the result depends on both operands: keep the other's own layers in its history too
+    mine = {id(s) for s in base.history}
+    extra = tuple(s for s in other.history if id(s) not in mine)
+    return base.derive(history=base.history + extra + (Step("merge", node),))
 
 
 def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:

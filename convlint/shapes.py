@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
-from .symbolic import Facts, Poly, prove_nonzero
+from .symbolic import Facts, Poly, lower_bound, prove_nonzero
 
 ONE = Poly.const(1)
 ZERO = Poly.const(0)
@@ -177,9 +177,55 @@ def compare_dims(a: Dim, b: Dim, facts: Facts, fix_conv_padding: bool = False) -
         if prove_nonzero(diff, facts):
             return DimComparison(Relation.DIFFER)
         return DimComparison(Relation.UNKNOWN)
+    # A strided window never gives more than its stride-1 version: when one side is exact and the
+    # other's stride-1 bound is already smaller, the sides differ for every stride.
+    for exact, other in ((delta_a, ops_b), (delta_b, ops_a)):
+        bound = _upper_delta(other, facts)
+        if exact is not None and bound is not None:
+            gap = facts.resolve(exact - bound)
+            lb = lower_bound(gap, facts)
+            if lb is not None and lb > 0:
+                return DimComparison(Relation.DIFFER)
     if not all(p.value is not None for op in ops_a + ops_b for p in op.params()):
-        return DimComparison(Relation.UNKNOWN)
+        return _compare_symbolic_strides(ops_a, ops_b, facts)
     return _compare_by_sampling(ops_a, ops_b)
+
+
+def _compare_symbolic_strides(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp], facts: Facts) -> DimComparison:
+    """Strides known only by a bound (``stride != 1`` on this path): a larger stride only shrinks a
+    size further, so sides that differ from the least stride up differ for every stride."""
+    atoms = set()
+    for op in list(ops_a) + list(ops_b):
+        for p in op.params():
+            atoms |= p.atoms()
+            if p.atoms() and not (isinstance(op, Window) and p is op.s and len(p.terms) == 1):
+                return DimComparison(Relation.UNKNOWN)
+    if not atoms or len(atoms) > 2:
+        return DimComparison(Relation.UNKNOWN)
+    least = {a: atom_lower_bound(a, facts) for a in atoms}
+    if any(v is None for v in least.values()):
+        return DimComparison(Relation.UNKNOWN)
+    for extra in range(4):
+        subst = {a: Poly.const(v + extra) for a, v in least.items()}  # type: ignore[operator]
+        concrete_a = [_substituted(op, subst) for op in ops_a]
+        concrete_b = [_substituted(op, subst) for op in ops_b]
+        if _compare_by_sampling(concrete_a, concrete_b).relation is not Relation.DIFFER:
+            return DimComparison(Relation.UNKNOWN)
+    return DimComparison(Relation.DIFFER)
+
+
+def _substituted(op: SizeOp, subst) -> SizeOp:
+    return op.resolved(Facts(subst=dict(subst)))
+
+
+def atom_lower_bound(atom: str, facts: Facts) -> Optional[int]:
+    """1 for a positive atom, 2 when the path also says it is not 1."""
+    if atom not in facts.positive:
+        return None
+    one = Poly.atom(atom) - ONE
+    if any(q == one or q == -one for q in (facts.resolve(d) for d in facts.disequal)):
+        return 2
+    return 1
 
 
 def _fixed(op: SizeOp) -> Optional[SizeOp]:
@@ -198,6 +244,22 @@ def _stride_one_delta(ops: Sequence[SizeOp], facts: Facts) -> Optional[Poly]:
     delta = ZERO
     for op in ops:
         if isinstance(op, Window) and op.s.value == 1 and not op.ceil:
+            delta = delta + op.p * Poly.const(2) - op.d * (op.k - ONE)
+        elif isinstance(op, Pad):
+            delta = delta + op.total
+        else:
+            return None
+    return delta
+
+
+def _upper_delta(ops: Sequence[SizeOp], facts: Facts) -> Optional[Poly]:
+    """An upper bound of ``out - in``: every window taken with stride 1 (strides are >= 1)."""
+    delta = ZERO
+    for op in ops:
+        if isinstance(op, Window):
+            lb = lower_bound(op.s, facts)
+            if lb is None or lb < 1:
+                return None
             delta = delta + op.p * Poly.const(2) - op.d * (op.k - ONE)
         elif isinstance(op, Pad):
             delta = delta + op.total

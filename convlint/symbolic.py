@@ -82,7 +82,9 @@ class Poly:
             return Poly({m: c // b for m, c in self.terms.items()})
         if b == 1:
             return self
-        return Poly.atom(f"({self})//({other})")
+        name = f"({self})//({other})"
+        FLOOR_ATOMS[name] = (self, other)
+        return Poly.atom(name)
 
     def mod(self, other: "Poly") -> Optional["Poly"]:
         a, b = self.value, other.value
@@ -133,6 +135,9 @@ class Poly:
 
 UNKNOWN_DIV = Poly.atom("<division by zero>")
 
+# the floor divisions behind atoms like `(channels)//(4)`: name -> (numerator, denominator)
+FLOOR_ATOMS: Dict[str, Tuple[Poly, Poly]] = {}
+
 
 @dataclass
 class Facts:
@@ -151,10 +156,11 @@ class Facts:
     infeasible: bool = False
     # how to name an atom in messages: an input's channel count as the layer argument it met first
     names: Dict[str, Poly] = field(default_factory=dict)
+    positive_products: FrozenSet[Monomial] = frozenset()
 
     def copy(self) -> "Facts":
         return Facts(dict(self.subst), self.positive, self.nonneg, self.disequal, self.infeasible,
-                     dict(self.names))
+                     dict(self.names), self.positive_products)
 
     def display(self, p: Poly) -> Poly:
         """``p`` as the source names it (before this path's equalities were applied)."""
@@ -164,12 +170,14 @@ class Facts:
         return p.substitute(self.subst)
 
     def mark_positive(self, p: Poly) -> None:
-        """Record that ``p`` is >= 1 (only single atoms are recorded)."""
+        """Record that ``p`` is >= 1 (single atoms, and single products such as ``c*w``)."""
         p = self.resolve(p)
         if len(p.terms) == 1:
             (m, c), = p.terms.items()
             if len(m) == 1 and c == 1:
                 self.positive = self.positive | {m[0]}
+            elif len(m) > 1 and c > 0:
+                self.positive_products = self.positive_products | {m}
 
     def mark_nonneg(self, p: Poly) -> None:
         p = self.resolve(p)
@@ -226,7 +234,7 @@ def lower_bound(p: Poly, facts: Facts) -> Optional[int]:
             continue
         if c < 0:
             return None
-        if all(a in facts.positive for a in m):
+        if all(a in facts.positive for a in m) or m in facts.positive_products:
             bound += c
         elif all(a in facts.positive or a in facts.nonneg for a in m):
             pass
@@ -240,6 +248,36 @@ def upper_bound_negated(p: Poly, facts: Facts) -> Optional[int]:
     return None if lb is None else -lb
 
 
+def _relax_floors(p: Poly, facts: Facts) -> Optional[Poly]:
+    """A positive multiple of a lower bound of ``p`` without floor atoms: with ``f = n // d``,
+    ``d*f <= n`` and ``d*f >= n - d + 1``. None when ``p`` has no (simple) floor atom."""
+    out, changed = p, False
+    for (m, c) in list(p.terms.items()):
+        if len(m) != 1 or m[0] not in FLOOR_ATOMS or m[0] in facts.subst:
+            continue
+        num, den = FLOOR_ATOMS[m[0]]
+        d = den.value
+        if d is None or d <= 0:
+            return None
+        num = facts.resolve(num)
+        rest = out - Poly({m: c})
+        bound = num if c < 0 else num - den + Poly.const(1)
+        out = rest * den + bound * Poly.const(c)
+        changed = True
+    return out if changed else None
+
+
+def _positive(p: Poly, facts: Facts) -> bool:
+    lb = lower_bound(p, facts)
+    if lb is not None and lb > 0:
+        return True
+    relaxed = _relax_floors(p, facts)
+    if relaxed is not None:
+        lb = lower_bound(relaxed, facts)
+        return lb is not None and lb > 0
+    return False
+
+
 def prove_nonzero(p: Poly, facts: Facts) -> bool:
     """True when ``p != 0`` for every value consistent with ``facts``."""
     p = facts.resolve(p)
@@ -247,11 +285,7 @@ def prove_nonzero(p: Poly, facts: Facts) -> bool:
         return False
     if p.is_const:
         return True
-    lb = lower_bound(p, facts)
-    if lb is not None and lb > 0:
-        return True
-    ub = upper_bound_negated(p, facts)
-    if ub is not None and ub < 0:
+    if _positive(p, facts) or _positive(-p, facts):
         return True
     return any(not (facts.resolve(q) - p).terms or not (facts.resolve(q) + p).terms
                for q in facts.disequal)

@@ -179,13 +179,14 @@ class TensorV(Value):
     history: Tuple[Step, ...] = ()
     flat: bool = False
     known_sizes: Tuple[Tuple[str, int], ...] = ()  # input sizes given by `input-size`
+    rank_open: bool = False  # an input whose rank no layer has fixed yet (``dims`` is None)
 
     def with_rank(self, n: int) -> Optional[Tuple[Dim, ...]]:
         """The last ``n`` spatial dims, naming the input's dims when the rank was still open."""
         if self.flat:
             return None
         if self.dims is None:
-            if self.history:
+            if not self.rank_open:
                 return None
             return tuple(Dim(f"{self.root}#{n - i}") for i in range(n))
         if len(self.dims) != n:
@@ -194,7 +195,9 @@ class TensorV(Value):
 
     def derive(self, **changes: Any) -> "TensorV":
         fields = dict(root=self.root, channels=self.channels, dims=self.dims, history=self.history,
-                      flat=self.flat, known_sizes=self.known_sizes)
+                      flat=self.flat, known_sizes=self.known_sizes, rank_open=self.rank_open)
+        if "dims" in changes or "flat" in changes:
+            fields["rank_open"] = False
         fields.update(changes)
         return TensorV(**fields)
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import inspect
-from typing import ClassVar, Iterable
+from typing import Callable, ClassVar, Iterable, Iterator, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
+from ..events import ConvBuilt
 
 
 class Rule:
@@ -20,3 +21,22 @@ class Rule:
     @classmethod
     def documentation(cls) -> str:
         return f"# {cls.name} ({cls.code})\n\n" + inspect.cleandoc(cls.__doc__ or "") + "\n"
+
+
+
+def judge_convs(analysis: Analysis, judge: Callable[[ConvBuilt], Optional[Finding]]) -> Iterator[Finding]:
+    """Judge every conv construction. A conv whose own call is flagged (its arguments are the
+    problem) is not flagged again at the helper or module calls that reach it; one that is wrong only
+    with the arguments a caller gave is flagged at that caller."""
+    flagged = set()
+    for built in analysis.convs:
+        if built.conv.direct:
+            finding = judge(built)
+            if finding is not None:
+                flagged.add(id(built.conv.call))
+                yield finding
+    for built in analysis.convs:
+        if not built.conv.direct and id(built.conv.call) not in flagged:
+            finding = judge(built)
+            if finding is not None:
+                yield finding

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..symbolic import Poly, prove_greater
 from ._residual_text import per_dim
-from .base import Rule
+from ..events import ConvBuilt
+from .base import Rule, judge_convs
 
 
 class SamePaddingWithStride(Rule):
@@ -35,11 +36,14 @@ class SamePaddingWithStride(Rule):
     summary = "padding='same' with stride > 1 (torch rejects it when the layer is built)"
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
-        for built in analysis.convs:
-            conv = built.conv
-            if conv.padding != "same" or conv.stride is None or built.facts.infeasible:
-                continue
-            if any(prove_greater(s, Poly.const(1), built.facts) for s in conv.stride):
-                stride = per_dim([built.facts.resolve(s) for s in conv.stride])
-                yield Finding(self.code, f"padding='same' is not supported with stride={stride}; "
-                              f"use an explicit padding such as (K-1)/2", conv.node)
+        return judge_convs(analysis, self.judge)
+
+    def judge(self, built: ConvBuilt) -> Optional[Finding]:
+        conv = built.conv
+        if conv.padding != "same" or conv.stride is None or built.facts.infeasible:
+            return None
+        if not any(prove_greater(s, Poly.const(1), built.facts) for s in conv.stride):
+            return None
+        stride = per_dim([built.facts.resolve(s) for s in conv.stride])
+        return Finding(self.code, f"padding='same' is not supported with stride={stride}; "
+                       f"use an explicit padding such as (K-1)/2", conv.node)

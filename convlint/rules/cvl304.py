@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..symbolic import decide_divisible
-from .base import Rule
+from ..events import ConvBuilt
+from .base import Rule, judge_convs
 
 
 class ChannelsNotDivisibleByGroups(Rule):
@@ -34,15 +35,16 @@ class ChannelsNotDivisibleByGroups(Rule):
     summary = "in_channels or out_channels not divisible by groups"
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
-        for built in analysis.convs:
-            conv, facts = built.conv, built.facts
-            if conv.groups is None or facts.infeasible:
-                continue
-            groups = facts.resolve(conv.groups)
-            for what, channels in (("in_channels", conv.in_channels), ("out_channels", conv.out_channels)):
-                if channels is None:
-                    continue
-                if decide_divisible(channels, groups, facts) is False:
-                    value = facts.resolve(channels)
-                    yield Finding(self.code, f"{what}={value} is not divisible by groups={groups}", conv.node)
-                    break
+        return judge_convs(analysis, self.judge)
+
+    def judge(self, built: ConvBuilt) -> Optional[Finding]:
+        conv, facts = built.conv, built.facts
+        if conv.groups is None or facts.infeasible:
+            return None
+        groups = facts.resolve(conv.groups)
+        # torch checks in_channels first: one diagnostic per conv, for the first it rejects
+        for what, channels in (("in_channels", conv.in_channels), ("out_channels", conv.out_channels)):
+            if channels is not None and decide_divisible(channels, groups, facts) is False:
+                value = facts.resolve(channels)
+                return Finding(self.code, f"{what}={value} is not divisible by groups={groups}", conv.node)
+        return None
