@@ -52,4 +52,4 @@ def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]]
 
 def _used_elsewhere(cls: cst.ClassDef, source: str) -> bool:
     """Whether the file calls the class (then it is a part, not the top-level model)."""
-    return len(re.findall(rf"\b{re.escape(cls.name.value)}\s*\(", source)) > 0
+    return re.search(rf"(?<!class )\b{re.escape(cls.name.value)}\s*\(", source) is not None

@@ -90,19 +90,23 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
         analysis = analyse(module, source, input_size)
     except RecursionError:
         return [_file_error(path, 1, 1, "cannot analyse: the code is nested too deeply")]
-    findings: List[Finding] = []
-    seen = set()
+    # one finding per code and node; where several paths found it, an error over a warning, then the
+    # plainest message
+    best: Dict[Tuple[str, int], Finding] = {}
     for rule in ALL_RULES:
         if not selection.wants(rule.code):
             continue
         for finding in rule.check(analysis):
             key = (finding.code, id(finding.node))
-            if key not in seen:
-                seen.add(key)
-                findings.append(finding)
-    if not findings:
+            if key not in best or _rank(finding) < _rank(best[key]):
+                best[key] = finding
+    if not best:
         return []
-    return _place(findings, module, source, path)
+    return _place(list(best.values()), module, source, path)
+
+
+def _rank(finding: Finding) -> Tuple[int, int]:
+    return (finding.severity != "error", len(finding.message))
 
 
 def _place(findings: List[Finding], module: cst.Module, source: str, path: str) -> List[Diagnostic]:

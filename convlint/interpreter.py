@@ -290,23 +290,28 @@ class Interpreter:
                 env[name] = args[i]
             elif name in kwargs:
                 env[name] = kwargs[name]
-            elif p.default is not None and ctx.depth > 0:
-                env[name] = self.eval_static(p.default)
             else:
-                env[name] = ParamV(ctx.owner + name)
+                env[name] = self.unbound(p, ctx)
         for p in fn.params.kwonly_params:
             name = p.name.value
-            if name in kwargs:
-                env[name] = kwargs[name]
-            elif p.default is not None and ctx.depth > 0:
-                env[name] = self.eval_static(p.default)
-            else:
-                env[name] = ParamV(ctx.owner + name)
+            env[name] = kwargs[name] if name in kwargs else self.unbound(p, ctx)
         if isinstance(fn.params.star_arg, cst.Param):
             env[fn.params.star_arg.name.value] = UNKNOWN
         if fn.params.star_kwarg is not None:
             env[fn.params.star_kwarg.name.value] = UNKNOWN
         return env
+
+    def unbound(self, p: cst.Param, ctx: Context) -> Value:
+        """An argument the call did not give. Inside a call its default is what the code runs with.
+        At the top of an analysis every argument is a symbol, except a layer class given as default
+        (``norm_layer=nn.BatchNorm2d``): the module is checked as it is built by default."""
+        if p.default is not None:
+            if ctx.depth > 0:
+                return self.eval_static(p.default)
+            default = self.eval_static(p.default)
+            if isinstance(default, RefV) and _is_layer_class(default.qualname) or isinstance(default, ClassV):
+                return default
+        return ParamV(ctx.owner + p.name.value)
 
     def run_function(self, fn: cst.FunctionDef, args: Sequence[Value], kwargs: Dict[str, Value],
                      caller: State, ctx: Context, self_v: Optional[SelfV], split: bool,
@@ -814,6 +819,11 @@ class Interpreter:
     # --- calls ----------------------------------------------------------------------------------
 
     def call(self, node: cst.Call, st: State, ctx: Context) -> Value:
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value not in _PURE_METHODS:
+            receiver = node.func.value
+            if isinstance(receiver, cst.Name) and isinstance(st.env.get(receiver.value), TupleV) or \
+                    isinstance(receiver, cst.Attribute) and isinstance(self.eval(receiver, st, ctx), TupleV):
+                return self.mutate_list(receiver, node, st, ctx)
         func = self.eval(node.func, st, ctx)
         if func is UNKNOWN or isinstance(func, ParamV):
             return UNKNOWN
@@ -851,6 +861,20 @@ class Interpreter:
             return self.tensor_method(func.tensor, func.name, args, kwargs, node, st, ctx)
         return UNKNOWN
 
+    def mutate_list(self, receiver: cst.BaseExpression, node: cst.Call, st: State, ctx: Context) -> Value:
+        """``layers.append(conv)`` / ``layers.extend([...])``; any other change forgets the list."""
+        current = self.eval(receiver, st, ctx)
+        method = node.func.attr.value  # type: ignore[attr-defined]
+        args = [self.eval(a.value, st, ctx) for a in node.args]
+        new: Value = UNKNOWN
+        if isinstance(current, TupleV) and not any(a.star or a.keyword for a in node.args):
+            if method == "append" and len(args) == 1:
+                new = TupleV(current.items + (args[0],))
+            elif method == "extend" and len(args) == 1 and isinstance(args[0], TupleV):
+                new = TupleV(current.items + args[0].items)
+        self.assign(receiver, new, st)
+        return NONE
+
     def self_method(self, m: "_SelfMethod", args: List[Value], kwargs: Dict[str, Value], starred: bool,
                     node: cst.Call, st: State, ctx: Context) -> Value:
         """``super().__init__(*layers)`` of a Sequential subclass, ``self.add_module(name, layer)``."""
@@ -883,7 +907,7 @@ class Interpreter:
 
     def call_ref(self, q: str, args: List[Value], kwargs: Dict[str, Value], starred: bool,
                  node: cst.Call, st: State, ctx: Context) -> Value:
-        if q.startswith("torch.nn.") and q.count(".") == 2 and q[9:10].isupper():
+        if _is_layer_class(q):
             name = q[9:]
             if starred:
                 return LayerV(L.Opaque(ctx.anchor or node))
@@ -1252,6 +1276,10 @@ def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:
     return UNKNOWN
 
 
+def _is_layer_class(qualname: str) -> bool:
+    return qualname.startswith("torch.nn.") and qualname.count(".") == 2 and qualname[9:10].isupper()
+
+
 def _is_method(fn: cst.FunctionDef) -> bool:
     params = list(fn.params.posonly_params) + list(fn.params.params)
     return bool(params) and params[0].name.value in ("self", "cls")
@@ -1294,6 +1322,8 @@ _CMP_EVAL = {
     ">": lambda d: d > 0, ">=": lambda d: d >= 0,
 }
 _NEGATED = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+_PURE_METHODS = {"count", "index", "copy", "get", "keys", "values", "items"}
 
 _BUILTINS = {"super", "int", "max", "min", "tuple", "list", "len", "isinstance", "getattr", "range",
              "float", "round", "abs", "bool", "print", "setattr", "hasattr", "sum", "any", "all"}

@@ -332,6 +332,8 @@ def _atom(p: Poly) -> str:
 def _with_offset(text: str, delta: Poly) -> str:
     if not delta.terms:
         return text
+    if " " in text:
+        text = f"({text})"
     if delta.value is not None:
         v = delta.value
         return f"{text}{'+' if v > 0 else '-'}{abs(v)}"

@@ -1,0 +1,25 @@
+"""Released model code runs, so convlint must report no error on it.
+
+The corpus (timm, torchvision's models, monai's networks, segmentation_models_pytorch) is gathered by
+`../shared/tools/real-corpus.sh DIR`; point `CONVLINT_CORPUS` at DIR. CI gathers it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from convlint.cli import discover, run_files
+from convlint.engine import Selection
+
+CORPUS = os.environ.get("CONVLINT_CORPUS", "/tmp/convlint-corpus")
+
+
+@pytest.mark.skipif(not Path(CORPUS, "CORPUS_MANIFEST.txt").exists(), reason="real corpus not gathered")
+def test_no_error_on_released_model_code() -> None:
+    files = discover(CORPUS, [])
+    assert len(files) > 500
+    diagnostics = run_files(files, Selection(), None, jobs=0)
+    errors = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in diagnostics if d.severity == "error"]
+    assert errors == []
