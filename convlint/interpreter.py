@@ -503,6 +503,8 @@ class Interpreter:
             if isinstance(base, SelfV):
                 base.attrs[target.attr.value] = value
         elif isinstance(target, (cst.Tuple, cst.List)):
+            if isinstance(value, ShapeV):  # `b, c, h, w = x.shape`
+                value = TupleV(tuple(self.tensor_size(value.tensor, k) for k in range(len(target.elements))))
             items = value.items if isinstance(value, TupleV) and len(value.items) == len(target.elements) \
                 else None
             for i, el in enumerate(target.elements):
@@ -886,8 +888,6 @@ class Interpreter:
                 if starred or kwargs:
                     sv.seq_layers = None
                     return NONE
-                if len(args) == 1 and isinstance(args[0], TupleV):  # an OrderedDict of layers
-                    args = list(args[0].items)
                 seq = self.sequential(args, node, st, ctx)
                 sv.seq_layers = list(seq.layers)  # type: ignore[attr-defined]
             return NONE
@@ -924,7 +924,7 @@ class Interpreter:
             return self.call_builtin(q[9:], args)
         if q == "collections.OrderedDict" and len(args) == 1 and isinstance(args[0], TupleV):
             pairs = [item.items[1] for item in args[0].items if isinstance(item, TupleV) and len(item.items) == 2]
-            return TupleV(tuple(pairs)) if len(pairs) == len(args[0].items) else UNKNOWN
+            return NamedLayersV(tuple(pairs)) if len(pairs) == len(args[0].items) else UNKNOWN
         return self.call_torch_function(q, args, kwargs, node, st, ctx)
 
     def call_builtin(self, name: str, args: List[Value]) -> Value:
@@ -954,6 +954,8 @@ class Interpreter:
         return layer
 
     def sequential(self, args: List[Value], node: cst.Call, st: State, ctx: Context) -> L.Layer:
+        if len(args) == 1 and isinstance(args[0], NamedLayersV):  # nn.Sequential(OrderedDict([...]))
+            args = list(args[0].items)
         items: List[L.Layer] = []
         for a in args:
             if isinstance(a, LayerV):
@@ -1243,6 +1245,13 @@ def assume(cond: Cond, truth: bool, st: State) -> None:
 class _TensorMethod(Value):
     tensor: TensorV
     name: str
+
+
+@dataclass(frozen=True)
+class NamedLayersV(Value):
+    """``OrderedDict([("conv", layer), ...])``: the layers, in order, of an ``nn.Sequential``."""
+
+    items: Tuple[Value, ...]
 
 
 @dataclass(frozen=True)

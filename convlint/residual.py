@@ -15,6 +15,7 @@ from .symbolic import Facts, Poly, prove_unequal
 from .values import Step, TensorV
 
 ONE = Poly.const(1)
+SHAPE_CHANGING = {"conv", "pool", "linear", "flatten", "module", "merge", "sequential"}
 
 
 @dataclass
@@ -62,6 +63,10 @@ class ResidualShapes:
         if b == s:
             return ONE
         return None
+
+    def shortcut_keeps_shape(self) -> bool:
+        """The shortcut is the identity up to shape-keeping steps (activations, norms, clones)."""
+        return not any(s.kind in SHAPE_CHANGING for s in self.shortcut_steps)
 
     def ndim(self) -> int:
         return len(self.dims[0]) if self.dims else 2

@@ -9,7 +9,7 @@ from ..symbolic import Poly
 
 def sides_text(shapes: ResidualShapes) -> str:
     """``branch gives H-2 x W-2, shortcut keeps H x W``."""
-    keeps = "keeps" if not shapes.shortcut_steps else "gives"
+    keeps = "keeps" if shapes.shortcut_keeps_shape() else "gives"
     return (f"branch gives {shapes.render_sizes(shapes.branch)}, "
             f"shortcut {keeps} {shapes.render_sizes(shapes.shortcut)}")
 

@@ -62,7 +62,7 @@ class ShortcutNeedsChannelProjection(Rule):
             stride_text = "" if stride is None else f", stride={stride}"
             conv = (f"nn.Conv{shapes.ndim()}d({shapes.channel_name(shapes.shortcut.channels)}, "
                     f"{shapes.channel_name(shapes.branch.channels)}, kernel_size=1{stride_text})")
-            if not any(s.kind in ("conv", "linear", "merge", "module") for s in shapes.shortcut_steps):
+            if shapes.shortcut_keeps_shape():
                 message = (f"shortcut needs 1x1 conv: branch gives {out_ch} channels, shortcut keeps {in_ch}; "
                            f"use {conv}")
             else:
