@@ -17,6 +17,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import libcst as cst
 
 from . import layers as L
+from .cstwalk import walk
 from .events import ChannelUse, ConvBuilt, ResidualAdd
 from .shapes import ONE, ZERO, Pad, Resize, Scale, Window
 from .symbolic import Facts, Poly, lower_bound, prove_nonzero
@@ -164,6 +165,7 @@ class Interpreter:
         self._constant_cache: Dict[str, Value] = {}
         self._in_progress: set = set()
         self._code_cache: Dict[int, str] = {}
+        self._havoc_nodes: Dict[int, List[cst.CSTNode]] = {}
 
     # --- public entry points --------------------------------------------------------------------
 
@@ -477,7 +479,8 @@ class Interpreter:
             value = self.binop(op, left, right, small, st, ctx) if op else UNKNOWN
             self.assign(small.target, value, st)
         elif isinstance(small, cst.Expr):
-            self.eval(small.value, st, ctx)
+            if not isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):  # docstrings
+                self.eval(small.value, st, ctx)
         elif isinstance(small, cst.Return):
             st.returned = NONE if small.value is None else self.eval(small.value, st, ctx)
             st.done = True
@@ -516,7 +519,10 @@ class Interpreter:
 
     def havoc(self, stmt: cst.CSTNode, st: State) -> None:
         """Forget every name and ``self.`` attribute a loop (or other unmodelled statement) may set."""
-        for node in _walk(stmt):
+        nodes = self._havoc_nodes.get(id(stmt))
+        if nodes is None:
+            nodes = self._havoc_nodes[id(stmt)] = [n for n in walk(stmt) if isinstance(n, _HAVOC_KINDS)]
+        for node in nodes:
             target = None
             if isinstance(node, (cst.AssignTarget,)):
                 target = node.target
@@ -1306,12 +1312,7 @@ def _targets(node: cst.BaseExpression) -> Iterable[cst.BaseExpression]:
         yield node
 
 
-def _walk(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(n.children)
+_HAVOC_KINDS = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.WithItem, cst.NamedExpr, cst.Call)
 
 
 _BIN_OPS = {
