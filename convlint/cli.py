@@ -10,7 +10,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import __version__
 from . import config as config_mod
+from .confirm import DEFAULT_TIMEOUT, confirm, torch_available
 from .diagnostics import Diagnostic
+from .reproduce import program
 from .engine import Selection, check_bytes, check_path
 from .reporters import REPORTERS
 from .rules import ALL_RULES, RULES
@@ -35,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when diagnostics are found")
     check.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: all cores)")
     check.add_argument("--config", default=None, help="a pyproject.toml to read [tool.convlint] from")
+    check.add_argument("--keep-unconfirmed", action="store_true",
+                       help="show findings torch did not reproduce, as warnings (they are dropped by default)")
+    check.add_argument("--explain-confirm", action="store_true",
+                       help="print each finding's torch reproducer (a program to paste and run) to stderr")
+    check.add_argument("--confirm-timeout", type=float, default=None, metavar="SECONDS",
+                       help=f"time limit of the torch confirmation (default {DEFAULT_TIMEOUT:g})")
     rule = sub.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", nargs="?")
     rule.add_argument("--all", action="store_true", help="print every rule's documentation")
@@ -108,6 +116,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             files.extend(discover(path, config.exclude))
         diagnostics = run_files(files, selection, config.input_size, args.jobs)
     diagnostics.sort(key=Diagnostic.sort_key)
+    if not args.no_confirm and config.confirm:
+        diagnostics = run_confirmation(diagnostics, args)
+    if args.explain_confirm:
+        for d in diagnostics:
+            if d.repro is not None:
+                print(f"# {d.path}:{d.line}:{d.column}: {d.code} reproducer\n{program(d.repro)}", file=sys.stderr)
 
     rules_meta = {r.code: {"name": r.name, "summary": r.summary, "doc": r.documentation(),
                            "severity": r.severity} for r in ALL_RULES}
@@ -118,6 +132,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     if diagnostics and not args.exit_zero:
         return EXIT_FOUND
     return EXIT_CLEAN
+
+
+def run_confirmation(diagnostics: List[Diagnostic], args: argparse.Namespace) -> List[Diagnostic]:
+    """Confirm error findings with torch; drop (or, asked, demote) those torch does not reproduce."""
+    if not any(d.repro is not None for d in diagnostics):
+        return diagnostics  # nothing to confirm: torch is never imported
+    if not torch_available():
+        print("convlint: torch is not installed; findings are not confirmed (pip install 'convlint[torch]')",
+              file=sys.stderr)
+        return diagnostics
+    for note in confirm(diagnostics, args.confirm_timeout or DEFAULT_TIMEOUT):
+        print(note, file=sys.stderr)
+    kept = []
+    for d in diagnostics:
+        if d.confirmed is False:
+            print(f"convlint: {d.path}:{d.line}:{d.column}: {d.code} not reproduced by torch "
+                  f"(an analysis mistake worth reporting)", file=sys.stderr)
+            if not args.keep_unconfirmed:
+                continue
+            d.severity = "warning"
+        kept.append(d)
+    return kept
 
 
 def discover(path: str, exclude: Sequence[str]) -> List[str]:

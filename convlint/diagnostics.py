@@ -25,8 +25,7 @@ class Finding:
     node: Optional[cst.CSTNode]
     severity: str = "error"
     fix: Optional[Fix] = None
-    line: int = 1
-    column: int = 1
+    subject: Any = None   # the analysis result it is about, for building a reproducer
 
 
 @dataclass
@@ -42,6 +41,7 @@ class Diagnostic:
     confirmed: Optional[bool] = None
     evidence: Optional[str] = None
     fix: Optional[Dict[str, Any]] = None
+    repro: Optional[Dict[str, Any]] = None  # how torch reproduces it (convlint.reproduce)
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)

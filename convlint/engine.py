@@ -130,8 +130,11 @@ def _place(findings: List[Finding], module: cst.Module, source: str, path: str) 
                 end = frng.end
                 fix = {"line": at.line, "column": at.column + 1, "end_line": end.line,
                        "end_column": end.column + 1, "replacement": f.fix.replacement}
+        repro = None
+        if f.severity == "error" and f.subject is not None and f.code in RULES:
+            repro = RULES[f.code].reproducer(f.subject)
         out.append(Diagnostic(path, line, col, rng.end.line, rng.end.column + 1, f.code, f.severity,
-                              f.message, fix=fix))
+                              f.message, fix=fix, repro=repro))
     out.sort(key=Diagnostic.sort_key)
     return out
 

@@ -189,6 +189,9 @@ class Interpreter:
                 continue
             st.self_v = st.self_v or self_v
             args = self.forward_inputs(forward, input_size)
+            if input_size and args and isinstance(args[0], TensorV):
+                # the input's channels are given: a fact of every path
+                st.facts.add_equal(Poly.atom(f"{CHANNEL_PREFIX}{args[0].root}]"), Poly.const(input_size[0]))
             fst = State({}, st.facts, st.truths, st.self_v)
             self.run_function(forward, args, {}, fst, ctx, st.self_v, split=True, tensors=True)
 
@@ -208,7 +211,6 @@ class Interpreter:
             channels = Poly.atom(f"{CHANNEL_PREFIX}{root}]")
             known: Tuple[Tuple[str, int], ...] = ()
             if input_size and i == 0:
-                channels = Poly.const(input_size[0])
                 spatial = input_size[1:]
                 known = tuple((f"{root}#{k}", spatial[-k]) for k in range(1, len(spatial) + 1))
             args.append(TensorV(root, channels, None, (), False, known, rank_open=True))
@@ -817,7 +819,7 @@ class Interpreter:
         tensor = left if isinstance(left, TensorV) else right
         if op in ("+", "-", "*", "/", "//", "**"):
             # a scalar or a parameter: same shape (a broadcasting parameter keeps the feature map's)
-            return tensor.derive(history=tensor.history + (Step("other", node),))
+            return tensor.derive(history=tensor.history + (Step("keep", node),))
         return UNKNOWN
 
     def residual_add(self, node: cst.CSTNode, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
@@ -1044,7 +1046,7 @@ class Interpreter:
             return UNKNOWN
         x = args[0]
         if short in _KEEP_FUNCTIONS and isinstance(x, TensorV):
-            return x.derive(history=x.history + (Step("other", node),))
+            return x.derive(history=x.history + (Step("keep", node),))
         if short in ("add",) and len(args) >= 2 and isinstance(x, TensorV):
             return self.tensor_binop("+", x, args[1], node, st, ctx)
         if short in ("mul", "sub", "div") and len(args) >= 2 and isinstance(x, TensorV):
@@ -1079,9 +1081,8 @@ class Interpreter:
             factor = L.as_poly(kwargs.get("scale_factor", args[2] if len(args) > 2 else None))
             if factor is not None and x.dims is not None and kwargs.get("size", NONE) is NONE and \
                     (len(args) < 2 or args[1] is NONE):
-                return x.derive(dims=tuple(d.then(Scale(factor)) for d in x.dims),
-                                history=x.history + (Step("pool", node),))
-            return x.derive(dims=None, history=x.history + (Step("other", node),))
+                return L.Upsample(ctx.anchor or node, factor).apply(x, self.flow(st, ctx))
+            return x.derive(dims=None, history=x.history + (Step("other", node),))  # size unknown
         if short in ("mean", "sum", "amax", "max") and q.startswith("torch."):
             return self.reduce(x, args[1:], kwargs, node)
         return UNKNOWN
@@ -1089,7 +1090,7 @@ class Interpreter:
     def tensor_method(self, t: TensorV, name: str, args: List[Value], kwargs: Dict[str, Value],
                       node: cst.Call, st: State, ctx: Context) -> Value:
         if name in _KEEP_METHODS:
-            return t.derive(history=t.history + (Step("other", node),))
+            return t.derive(history=t.history + (Step("keep", node),))
         if name in ("add", "add_") and args:
             return self.tensor_binop("+", t, args[0], node, st, ctx)
         if name in ("mul", "mul_", "sub", "sub_", "div", "div_") and args:
@@ -1113,7 +1114,8 @@ class Interpreter:
             if len(shape) == 2:
                 first, last = L.as_poly(shape[0]), L.as_poly(shape[1])
                 if first is not None and first.value == -1 and last is not None:
-                    return t.derive(channels=last, dims=(), flat=True, history=t.history + (Step("flatten", node),))
+                    # `x.view(-1, 400)` declares the feature count: not a plain flatten to replay
+                    return t.derive(channels=last, dims=(), flat=True, history=t.history + (Step("other", node),))
             return UNKNOWN
         if name in ("mean", "sum", "amax"):
             return self.reduce(t, args, kwargs, node)
@@ -1279,7 +1281,8 @@ def _merged(a: TensorV, b: TensorV, node: cst.CSTNode) -> TensorV:
     # the result depends on both operands: keep the other's own layers in its history too
     mine = {id(s) for s in base.history}
     extra = tuple(s for s in other.history if id(s) not in mine)
-    return base.derive(history=base.history + extra + (Step("merge", node),))
+    # the merge step records how many steps before it came from the other operand (for replaying)
+    return base.derive(history=base.history + extra + (Step("merge", node, len(extra)),))
 
 
 def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:
@@ -1287,7 +1290,7 @@ def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:
     key = [(ends[i].facts.resolve(r.channels) if r.channels is not None else None, r.dims, r.flat)
            for i, r in enumerate(results)]
     if all(k == key[0] for k in key):
-        return first.derive(history=first.history + (Step("other", cst.Name("_")),))
+        return first.derive(history=first.history + (Step("keep", cst.Name("_")),))
     return UNKNOWN
 
 

@@ -84,6 +84,8 @@ class Opaque(Layer):
 class Keep(Layer):
     """A layer that keeps the shape: activations, dropout, Identity."""
 
+    kind = "keep"
+
     def apply(self, t: TensorV, flow: Flow) -> Value:
         return t.derive(history=t.history + (self.step(),))
 
@@ -95,6 +97,7 @@ class Norm(Layer):
     channels: Optional[Poly] = None
     argument: str = "num_features"
     ndim: Optional[int] = None
+    num_groups: Optional[Poly] = None  # GroupNorm
     kind = "norm"
 
     def apply(self, t: TensorV, flow: Flow) -> Value:
@@ -144,6 +147,7 @@ class Conv(Layer):
 class Pool(Layer):
     ndim: int = 2
     windows: Optional[Tuple[Window, ...]] = None
+    is_max: bool = True
     kind = "pool"
 
     def apply(self, t: TensorV, flow: Flow) -> Value:
@@ -160,6 +164,7 @@ class SizeOps(Layer):
 
     ndim: int = 2
     ops: Optional[Tuple[Optional[Union[Resize, Pad, Scale]], ...]] = None
+    pad_arg: object = None  # a padding layer's own `padding` argument (int or per-side tuple)
     kind = "pool"
 
     def apply(self, t: TensorV, flow: Flow) -> Value:
@@ -223,7 +228,7 @@ class Composite(Layer):
         return flow.run_composite(self, t)
 
 
-_UNKNOWN_STEP = Step("other", cst.Name("_"))
+_UNKNOWN_STEP = Step("other", cst.Name("_"))  # a change convlint does not model
 
 
 def flatten(t: TensorV, flow: Flow, step: Step) -> Value:
@@ -303,13 +308,16 @@ def _build(name: str, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bo
             return SizeOps(node, n, ops)
         if name in (f"ZeroPad{n}d", f"ReflectionPad{n}d", f"ReplicationPad{n}d", f"ConstantPad{n}d",
                     f"CircularPad{n}d"):
-            return SizeOps(node, n, _pads(arg("padding", 0, None), n))
+            raw = arg("padding", 0, None)
+            pad_arg = as_poly(raw) if as_poly(raw) is not None else (
+                tuple(as_poly(v) for v in raw.items) if isinstance(raw, TupleV) else None)
+            return SizeOps(node, n, _pads(raw, n), pad_arg)
     if name == "SyncBatchNorm":
         ch = as_poly(arg("num_features", 0, None))
         return Norm(node, ch, "num_features")
     if name == "GroupNorm":
         ch = as_poly(arg("num_channels", 1, None))
-        return Norm(node, ch, "num_channels")
+        return Norm(node, ch, "num_channels", None, as_poly(arg("num_groups", 0, None)))
     if name == "LocalResponseNorm":
         return Keep(node)
     if name == "Flatten":
@@ -328,17 +336,20 @@ def _build(name: str, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bo
     return Opaque(node)
 
 
-def _upsample(node: cst.CSTNode, factor: Poly) -> Layer:
-    @dataclass(eq=False)
-    class _Up(Layer):
-        kind = "pool"
+@dataclass(eq=False)
+class Upsample(Layer):
+    factor: Poly = ONE
+    kind = "pool"
 
-        def apply(self, t: TensorV, flow: Flow) -> Value:
-            if t.flat or t.dims is None:
-                return UNKNOWN
-            return t.derive(dims=tuple(d.then(Scale(factor)) for d in t.dims),
-                            history=t.history + (self.step(),))
-    return _Up(node)
+    def apply(self, t: TensorV, flow: Flow) -> Value:
+        if t.flat or t.dims is None:
+            return UNKNOWN
+        return t.derive(dims=tuple(d.then(Scale(self.factor)) for d in t.dims),
+                        history=t.history + (self.step(),))
+
+
+def _upsample(node: cst.CSTNode, factor: Poly) -> Layer:
+    return Upsample(node, factor)
 
 
 def _conv(n: int, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bool, facts: Facts) -> Conv:
@@ -375,9 +386,9 @@ def _pool(n: int, is_max: bool, arg: Binder, node: cst.CSTNode) -> Pool:
         dilation = (ONE,) * n
         ceil = as_bool(arg("ceil_mode", 3, BoolV(ConstC(False))))
     if None in (kernel, stride, padding, dilation, ceil):
-        return Pool(node, n, None)
+        return Pool(node, n, None, is_max)
     windows = tuple(Window(k, s, p, d, bool(ceil)) for k, s, p, d in zip(kernel, stride, padding, dilation))
-    return Pool(node, n, windows)
+    return Pool(node, n, windows, is_max)
 
 
 def _optional_tuple(value: Optional[Value], n: int) -> Optional[Tuple[Optional[Poly], ...]]:

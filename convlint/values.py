@@ -159,7 +159,8 @@ class NotC(Cond):
 class Step:
     """One layer or operation a tensor went through, for locating the cause of a mismatch."""
 
-    kind: str                      # "conv", "pool", "norm", "merge", "linear", "other"
+    kind: str                      # "conv", "pool", "norm", "keep", "merge", "linear", "flatten", "module",
+    #                                "other" (a change convlint does not model)
     node: cst.CSTNode              # where it is reported: the layer's constructor call
     layer: Any = None              # the Layer for convs and pools
 

@@ -18,6 +18,10 @@ class Rule:
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         raise NotImplementedError
 
+    def reproducer(self, subject) -> Optional[dict]:
+        """A torch reproducer for a finding about ``subject`` (see convlint.reproduce), if any."""
+        return None
+
     @classmethod
     def documentation(cls) -> str:
         return f"# {cls.name} ({cls.code})\n\n" + inspect.cleandoc(cls.__doc__ or "") + "\n"

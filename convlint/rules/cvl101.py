@@ -4,6 +4,7 @@ from typing import Iterable, List, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding, Fix
+from ..reproduce import residual_spec
 from ..residual import wrong_padding_convs
 from ..shapes import Relation
 from ..symbolic import Poly
@@ -68,7 +69,10 @@ class PaddingShouldKeepSize(Rule):
                 dilation = "" if dil == "1" else f", dilation={dil}"
                 message = (f"padding should be {formula} = {per_dim(wanted)} for kernel_size={kernel}{dilation}, "
                            f"got padding={pad} ({sides_text(shapes)})")
-                yield Finding(self.code, message, step.node, severity, _fix(conv, wanted))
+                yield Finding(self.code, message, step.node, severity, _fix(conv, wanted), shapes)
+
+    def reproducer(self, subject) -> Optional[dict]:
+        return residual_spec(subject, "sizes")
 
 
 def _fix(conv, wanted: List[Poly]) -> Optional[Fix]:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
+from ..reproduce import residual_spec
 from ..residual import wrong_padding_convs
 from ..shapes import Relation
 from ..symbolic import Poly
@@ -55,4 +56,7 @@ class EvenKernelOnResidualBranch(Rule):
                 kernel, pad = per_dim([w.k for w in wins]), per_dim([w.p for w in wins])
                 message = (f"even kernel_size={kernel} on a residual branch: no symmetric padding keeps H,W "
                            f"(got padding={pad}; {sides_text(shapes)}); use an odd kernel or padding='same'")
-                yield Finding(self.code, message, step.node, severity)
+                yield Finding(self.code, message, step.node, severity, subject=shapes)
+
+    def reproducer(self, subject) -> Optional[dict]:
+        return residual_spec(subject, "sizes")

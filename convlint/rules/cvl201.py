@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
+from ..reproduce import residual_spec
 from .base import Rule
 
 
@@ -68,4 +69,7 @@ class ShortcutNeedsChannelProjection(Rule):
             else:
                 message = (f"channels differ at the residual add: branch gives {out_ch}, shortcut gives {in_ch}; "
                            f"the shortcut's projection should output {out_ch} channels")
-            yield Finding(self.code, message, shapes.add.node)
+            yield Finding(self.code, message, shapes.add.node, subject=shapes)
+
+    def reproducer(self, subject) -> Optional[dict]:
+        return residual_spec(subject, "channels")

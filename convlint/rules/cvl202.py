@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..shapes import Relation
 from ._residual_text import sides_text
+from ..reproduce import residual_spec
 from .base import Rule
 
 
@@ -52,9 +53,12 @@ class ShortcutNeedsStride(Rule):
             stride_text = f" with stride={stride}" if stride is not None and stride.value != 1 else ""
             if fixed.relation is Relation.DIFFER:
                 message = f"shortcut needs 1x1 conv{stride_text}: {sides_text(shapes)}"
-                yield Finding(self.code, message, shapes.add.node)
+                yield Finding(self.code, message, shapes.add.node, subject=shapes)
             else:
                 message = (f"branch and shortcut sizes differ for some input sizes (e.g. {fixed.example}): "
                            f"{sides_text(shapes)}; use ceil_mode=True in the shortcut's pool, or a 1x1 conv"
                            f"{stride_text} as the shortcut")
-                yield Finding(self.code, message, shapes.add.node, "warning")
+                yield Finding(self.code, message, shapes.add.node, "warning", subject=shapes)
+
+    def reproducer(self, subject) -> Optional[dict]:
+        return residual_spec(subject, "sizes")

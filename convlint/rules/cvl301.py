@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..residual import render_poly
 from ..symbolic import prove_unequal
+from ..reproduce import channel_use_spec
 from .base import Rule
 
 
@@ -55,4 +56,7 @@ class ChannelMismatch(Rule):
             name = use.layer.torch_name or "layer"
             message = (f"{name} expects {use.argument}={expected} but receives {actual} channels; "
                        f"use {use.argument}={actual}")
-            yield Finding(self.code, message, use.layer.node)
+            yield Finding(self.code, message, use.layer.node, subject=use)
+
+    def reproducer(self, subject) -> Optional[dict]:
+        return channel_use_spec(subject)

@@ -7,6 +7,7 @@ from ..diagnostics import Finding
 from ..symbolic import Poly, prove_greater
 from ._residual_text import per_dim
 from ..events import ConvBuilt
+from ..reproduce import conv_build_spec
 from .base import Rule, judge_convs
 
 
@@ -46,4 +47,7 @@ class SamePaddingWithStride(Rule):
             return None
         stride = per_dim([built.facts.resolve(s) for s in conv.stride])
         return Finding(self.code, f"padding='same' is not supported with stride={stride}; "
-                       f"use an explicit padding such as (K-1)/2", conv.node)
+                       f"use an explicit padding such as (K-1)/2", conv.node, subject=built)
+
+    def reproducer(self, subject) -> Optional[dict]:
+        return conv_build_spec(subject, lambda a: a["padding"] == "same" and max(a["stride"]) > 1)

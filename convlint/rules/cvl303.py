@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..residual import render_poly
 from ..symbolic import prove_unequal
+from ..reproduce import channel_use_spec
 from .base import Rule
 
 
@@ -61,4 +62,7 @@ class LinearAfterFlatten(Rule):
             actual = render_poly(use.facts.resolve(use.actual))
             message = (f"Linear expects in_features={expected} but the flattened input has {actual} features; "
                        f"use nn.Linear({actual}, ...)")
-            yield Finding(self.code, message, use.layer.node)
+            yield Finding(self.code, message, use.layer.node, subject=use)
+
+    def reproducer(self, subject) -> Optional[dict]:
+        return channel_use_spec(subject)

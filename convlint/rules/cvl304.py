@@ -6,6 +6,7 @@ from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..symbolic import decide_divisible
 from ..events import ConvBuilt
+from ..reproduce import conv_build_spec
 from .base import Rule, judge_convs
 
 
@@ -46,5 +47,10 @@ class ChannelsNotDivisibleByGroups(Rule):
         for what, channels in (("in_channels", conv.in_channels), ("out_channels", conv.out_channels)):
             if channels is not None and decide_divisible(channels, groups, facts) is False:
                 value = facts.resolve(channels)
-                return Finding(self.code, f"{what}={value} is not divisible by groups={groups}", conv.node)
+                return Finding(self.code, f"{what}={value} is not divisible by groups={groups}", conv.node,
+                               subject=built)
         return None
+
+    def reproducer(self, subject) -> Optional[dict]:
+        return conv_build_spec(subject, lambda a: bool(a["in_channels"] % a["groups"] or
+                                                        a["out_channels"] % a["groups"]))

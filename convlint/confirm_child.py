@@ -1,0 +1,71 @@
+"""The confirmation child: builds each reproducer from plain data with real torch and runs it.
+
+It reads a JSON list of reproducers on stdin and writes one JSON result per line: the stage that
+raised (``build``, ``prefix``, ``branch``, ``shortcut``, ``add``, ``consume``) and torch's message, or
+``ok``. Only torch.nn layers from a fixed list are ever built; no user code is imported or run.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+LAYERS = {f"{kind}{n}d" for kind in ("Conv", "BatchNorm", "InstanceNorm", "MaxPool", "AvgPool", "AdaptiveAvgPool")
+          for n in (1, 2, 3)} | {f"{kind}Pad{n}d" for kind in ("Zero", "Reflection", "Replication", "Constant", "Circular")
+                                 for n in (1, 2, 3)} | {"GroupNorm", "Linear", "Flatten", "Identity", "Upsample"}
+
+
+def _build(nn, layer):
+    name, args = layer
+    if name not in LAYERS:
+        raise ValueError(f"not a reproducer layer: {name}")
+    args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()}
+    return getattr(nn, name)(**args)
+
+
+def run(spec, torch, nn) -> dict:
+    stage = "build"
+    try:
+        if spec["op"] == "build":
+            _build(nn, spec["layer"])
+            return {"stage": "ok"}
+        prefix = nn.Sequential(*(_build(nn, x) for x in spec["prefix"]))
+        if spec["op"] == "add":
+            branch = nn.Sequential(*(_build(nn, x) for x in spec["branch"]))
+            shortcut = nn.Sequential(*(_build(nn, x) for x in spec["shortcut"]))
+        else:
+            consumer = _build(nn, spec["consumer"])
+        with torch.no_grad():
+            x = torch.randn(*spec["input"])
+            stage = "prefix"
+            t = prefix(x)
+            if spec["op"] == "add":
+                stage = "branch"
+                a = branch(t)
+                stage = "shortcut"
+                b = shortcut(t)
+                stage = "add"
+                a + b
+            else:
+                stage = "consume"
+                consumer(t)
+        return {"stage": "ok"}
+    except Exception as exc:  # noqa: BLE001 - torch's own error is the result
+        return {"stage": stage, "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}
+
+
+def main() -> int:
+    specs = json.load(sys.stdin)
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    for spec in specs:
+        result = run(spec, torch, nn)
+        result["id"] = spec["id"]
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,452 @@
+"""Reproducers for findings, built from the numbers the analysis read (never from the user's code).
+
+A reproducer is plain data: the input tensor's shape, lists of torch layers by class name with
+integer arguments, and the operation expected to fail (an add, a layer call, or building a layer).
+Symbols are given small concrete values that satisfy the path's facts and keep the finding true
+(``in_planes=4, planes=8, stride=2``). A finding whose history holds a step convlint cannot replay
+faithfully (a concatenation, an unmodelled call) gets no reproducer: it stays unconfirmed rather than
+being "refuted" by an inexact program.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from . import layers as L
+from .events import ChannelUse, ConvBuilt
+from .residual import ResidualShapes, SHAPE_CHANGING
+from .shapes import Dim, Resize, Window
+from .symbolic import FLOOR_ATOMS, Facts, Poly
+from .values import Step, TensorV
+
+Env = Dict[str, int]
+CANDIDATES = (4, 8, 2, 3, 16, 6, 1, 5)
+SIZES = (16, 32, 64, 128, 224)
+MAX_TRIES = 400
+
+Template = Tuple[str, Dict[str, object]]  # ("Conv2d", {"in_channels": Poly, ...})
+
+
+class _NoReplay(Exception):
+    pass
+
+
+# --- from layers to templates -------------------------------------------------------------------
+
+
+def _template(step: Step, ndim: int) -> Optional[Template]:
+    """The torch layer that replays ``step`` (None: a step that keeps the shape)."""
+    layer = step.layer
+    if isinstance(layer, L.Conv):
+        # unknown channel counts (None) are filled in later with any value the chain accepts: the
+        # finding holds for every value of them
+        if layer.kernel is None or layer.stride is None or layer.dilation is None or layer.padding is None:
+            raise _NoReplay
+        return (f"Conv{layer.ndim}d", {"in_channels": layer.in_channels, "out_channels": layer.out_channels,
+                                       "kernel_size": layer.kernel, "stride": layer.stride,
+                                       "padding": layer.padding, "dilation": layer.dilation,
+                                       "groups": layer.groups})
+    if isinstance(layer, L.Pool):
+        if layer.windows is None:
+            raise _NoReplay
+        w = layer.windows
+        args: Dict[str, object] = {"kernel_size": tuple(x.k for x in w), "stride": tuple(x.s for x in w),
+                                   "padding": tuple(x.p for x in w), "ceil_mode": w[0].ceil}
+        if layer.is_max:
+            args["dilation"] = tuple(x.d for x in w)
+        return (f"{'Max' if layer.is_max else 'Avg'}Pool{layer.ndim}d", args)
+    if isinstance(layer, L.Norm):
+        if layer.argument == "num_channels":
+            return ("GroupNorm", {"num_groups": layer.num_groups, "num_channels": layer.channels})
+        name = layer.torch_name if layer.torch_name.startswith(("BatchNorm", "InstanceNorm")) else f"BatchNorm{ndim}d"
+        args = {"num_features": layer.channels}
+        if name.startswith("InstanceNorm"):
+            args["affine"] = True
+        return (name, args)
+    if isinstance(layer, L.SizeOps):
+        if layer.pad_arg is not None and layer.torch_name:
+            if isinstance(layer.pad_arg, tuple) and None in layer.pad_arg:
+                raise _NoReplay
+            args = {"padding": layer.pad_arg}
+            if layer.torch_name.startswith("ConstantPad"):
+                args["value"] = 0.0
+            return (layer.torch_name, args)
+        if layer.ops is None or not all(op is None or isinstance(op, Resize) for op in layer.ops):
+            raise _NoReplay
+        return (f"AdaptiveAvgPool{layer.ndim}d",
+                {"output_size": tuple(None if op is None else op.size for op in layer.ops)})
+    if isinstance(layer, L.Upsample):
+        return ("Upsample", {"scale_factor": layer.factor})
+    if isinstance(layer, L.Linear):
+        if layer.in_features is None or layer.out_features is None:
+            raise _NoReplay
+        return ("Linear", {"in_features": layer.in_features, "out_features": layer.out_features})
+    if isinstance(layer, L.Flatten) or (layer is None and step.kind == "flatten"):
+        return ("Flatten", {})
+    if isinstance(layer, L.Keep) or (layer is None and step.kind == "keep"):
+        return None
+    if isinstance(layer, L.Sequential):
+        return None  # its layers are in the history already
+    raise _NoReplay
+
+
+def _templates(steps: Sequence[Step], ndim: int) -> List[Template]:
+    """The layers to replay. An elementwise merge (``f * g``) keeps one operand's shape: the steps of
+    the other operand, recorded just before the merge, are left out of the chain."""
+    chain: List[Step] = []
+    for step in steps:
+        if step.kind == "merge" and isinstance(step.layer, int):
+            if step.layer:
+                del chain[-step.layer:]
+            continue
+        chain.append(step)
+    out = []
+    for step in chain:
+        t = _template(step, ndim)
+        if t is not None:
+            out.append(t)
+    return out
+
+
+# --- values for the symbols ---------------------------------------------------------------------
+
+
+def _atoms(value: object) -> set:
+    if isinstance(value, Poly):
+        out = set()
+        for a in value.atoms():
+            if a in FLOOR_ATOMS:
+                num, den = FLOOR_ATOMS[a]
+                out |= _atoms(num) | _atoms(den)
+            else:
+                out.add(a)
+        return out
+    if isinstance(value, (tuple, list)):
+        return set().union(*(_atoms(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(_atoms(v) for v in value.values())) if value else set()
+    return set()
+
+
+def _eval(p: Poly, facts: Facts, env: Env) -> Optional[int]:
+    p = facts.resolve(p)
+    total = 0
+    for m, c in p.terms.items():
+        term = c
+        for a in m:
+            if a in env:
+                term *= env[a]
+            elif a in FLOOR_ATOMS:
+                num, den = FLOOR_ATOMS[a]
+                n, d = _eval(num, facts, env), _eval(den, facts, env)
+                if n is None or not d:
+                    return None
+                term *= n // d
+            else:
+                return None
+        total += term
+    return total
+
+
+def _concrete(value: object, facts: Facts, env: Env):
+    if isinstance(value, Poly):
+        v = _eval(value, facts, env)
+        if v is None:
+            raise _NoReplay
+        return v
+    if isinstance(value, tuple):
+        return tuple(_concrete(v, facts, env) for v in value)
+    return value
+
+
+def _search(free: Sequence[str], facts: Facts, accept: Callable[[Env], Optional[dict]]) -> Optional[dict]:
+    for i, combo in enumerate(itertools.product(CANDIDATES, repeat=len(free))):
+        if i >= MAX_TRIES:
+            return None
+        env = dict(zip(free, combo))
+        if any(_eval(d, facts, env) in (0, None) for d in facts.disequal):
+            continue
+        try:
+            spec = accept(env)
+        except _NoReplay:
+            return None
+        except (ZeroDivisionError, TypeError):
+            continue
+        if spec is not None:
+            spec["values"] = ", ".join(f"{a}={v}" for a, v in sorted(env.items()) if not a.startswith("C["))
+            return spec
+    return None
+
+
+def _layers_ok(layers: Sequence[Tuple[str, dict]]) -> bool:
+    """Arguments torch accepts when building (so a reproducer fails where the finding says)."""
+    for name, args in layers:
+        if name.startswith("Conv"):
+            g = args["groups"]
+            if g < 1 or args["in_channels"] % g or args["out_channels"] % g or args["out_channels"] < 1 \
+                    or args["in_channels"] < 1 or min(args["kernel_size"]) < 1 or min(args["stride"]) < 1 \
+                    or min(args["dilation"]) < 1:
+                return False
+            if isinstance(args["padding"], tuple) and min(args["padding"]) < 0:
+                return False
+            if args["padding"] == "same" and max(args["stride"]) != 1:
+                return False
+        elif name.startswith(("MaxPool", "AvgPool")):
+            if any(2 * p > k for p, k in zip(args["padding"], args["kernel_size"])) or min(args["stride"]) < 1:
+                return False
+        elif name == "GroupNorm":
+            if args["num_groups"] < 1 or args["num_channels"] % args["num_groups"]:
+                return False
+        elif name.startswith(("BatchNorm", "InstanceNorm")):
+            if args["num_features"] < 1:
+                return False
+        elif name == "Linear":
+            if args["in_features"] < 1 or args["out_features"] < 1:
+                return False
+    return True
+
+
+def _out_channels(layers: Sequence[Tuple[str, dict]], channels: int) -> int:
+    for name, args in layers:
+        channels = args.get("out_channels") or args.get("num_features") or args.get("num_channels") or \
+            args.get("out_features") or channels
+    return channels
+
+
+def _simulate(layers: Sequence[Tuple[str, dict]], size: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
+    """The spatial size after ``layers`` (torch's formulas), or None where a layer would refuse it."""
+    dims = tuple(size)
+    for name, args in layers:
+        if name.startswith(("Conv", "MaxPool", "AvgPool")):
+            n = len(dims)
+            k, st, p = args["kernel_size"], args["stride"], args["padding"]
+            d = args.get("dilation", (1,) * n)
+            if p == "same":
+                continue
+            out = []
+            for i in range(n):
+                span = dims[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1
+                if span < 0:
+                    return None
+                if args.get("ceil_mode"):
+                    o = -(-span // st[i]) + 1
+                    if (o - 1) * st[i] >= dims[i] + p[i]:
+                        o -= 1
+                else:
+                    o = span // st[i] + 1
+                out.append(o)
+            dims = tuple(out)
+        elif name.startswith("AdaptiveAvgPool"):
+            dims = tuple(d if o is None else o for d, o in zip(dims, args["output_size"]))
+        elif name == "Upsample":
+            dims = tuple(d * args["scale_factor"] for d in dims)
+        elif name in ("Flatten", "Linear"):
+            dims = ()
+        elif "Pad" in name:
+            pad = args["padding"]
+            pad = (pad,) * (2 * len(dims)) if isinstance(pad, int) else pad
+            dims = tuple(d + pad[2 * (len(dims) - 1 - i)] + pad[2 * (len(dims) - 1 - i) + 1]
+                         for i, d in enumerate(dims))
+        if any(d < 1 for d in dims):
+            return None
+    return dims
+
+
+def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
+                 channels: Optional[int] = None) -> List[Tuple[str, dict]]:
+    """Numbers for the templates; channel counts the analysis left unknown follow the chain."""
+    out = []
+    for name, args in templates:
+        concrete = {k: (None if v is None else _concrete(v, facts, env)) for k, v in args.items()}
+        if name.startswith("Conv"):
+            concrete["in_channels"] = concrete["in_channels"] or channels
+            if concrete["in_channels"] is None:
+                raise _NoReplay
+            concrete["groups"] = concrete["groups"] or 1
+            concrete["out_channels"] = concrete["out_channels"] or concrete["in_channels"]
+            channels = concrete["out_channels"]
+        elif name.startswith(("BatchNorm", "InstanceNorm")):
+            concrete["num_features"] = concrete["num_features"] or channels
+            channels = concrete["num_features"]
+        elif name == "GroupNorm":
+            concrete["num_channels"] = concrete["num_channels"] or channels
+            concrete["num_groups"] = concrete["num_groups"] or 1
+            channels = concrete["num_channels"]
+        elif name == "Linear":
+            channels = concrete["out_features"]
+        if any(v is None for v in concrete.values() if not isinstance(v, tuple)) and not name.startswith("Adaptive"):
+            raise _NoReplay
+        out.append((name, concrete))
+    return out
+
+
+def _rank(t: TensorV, steps: Sequence[Step]) -> int:
+    if t.dims:
+        return len(t.dims)
+    for s in steps:
+        n = getattr(s.layer, "ndim", None)
+        if isinstance(n, int) and n > 0:
+            return n
+    return 2
+
+
+def _input_channels(root: str, facts: Facts) -> Poly:
+    return facts.resolve(Poly.atom(f"C[{root}]"))
+
+
+def _sizes_for(t: TensorV, rank: int) -> Sequence[Tuple[int, ...]]:
+    known = dict(t.known_sizes)
+    if known:
+        return [tuple(known.get(f"{t.root}#{rank - i}", 32) for i in range(rank))]
+    return [(n,) * rank for n in SIZES]
+
+
+# --- the three kinds of reproducers -------------------------------------------------------------
+
+
+def residual_spec(shapes: ResidualShapes, want: str) -> Optional[dict]:
+    """``branch(t) + shortcut(t)`` must fail; ``want`` is "channels" or "sizes"."""
+    if shapes.dims is None and want == "sizes":
+        return None
+    facts = shapes.facts
+    branch, shortcut = shapes.branch, shapes.shortcut
+    if branch.root != shortcut.root:
+        return None
+    n_common = len(branch.history) - len(shapes.branch_steps)
+    prefix_steps = branch.history[:n_common]
+    all_steps = tuple(prefix_steps) + tuple(shapes.branch_steps) + tuple(shapes.shortcut_steps)
+    if any(s.kind in ("merge", "other", "module") and s.layer is None for s in all_steps):
+        return None
+    if not _merges_local(prefix_steps) or not _merges_local(shapes.branch_steps) or \
+            not _merges_local(shapes.shortcut_steps):
+        return None
+    rank = _rank(branch, all_steps)
+    try:
+        prefix, left, right = (_templates(prefix_steps, rank), _templates(shapes.branch_steps, rank),
+                               _templates(shapes.shortcut_steps, rank))
+    except _NoReplay:
+        return None
+    channels_in = _input_channels(branch.root, facts)
+    free = sorted((_atoms([channels_in, *(a for _, a in prefix + left + right)]) |
+                   _atoms([branch.channels, shortcut.channels])) - set(facts.subst))
+
+    def accept(env: Env) -> Optional[dict]:
+        b, s = _eval(branch.channels, facts, env), _eval(shortcut.channels, facts, env)
+        c_in = _eval(channels_in, facts, env)
+        if b is None or s is None or c_in is None or c_in < 1:
+            return None
+        if want == "channels" and (b == s or 1 in (b, s)):
+            return None
+        first = _materialize(prefix, facts, env, c_in)
+        after = _out_channels(first, c_in)
+        layers = [first, _materialize(left, facts, env, after), _materialize(right, facts, env, after)]
+        if not all(_layers_ok(x) for x in layers):
+            return None
+        for size in _sizes_for(branch, rank):
+            bs, ss = _simulate(layers[0] + layers[1], size), _simulate(layers[0] + layers[2], size)
+            if bs is None or ss is None:
+                continue
+            if want == "sizes" and not any(x != y and 1 not in (x, y) for x, y in zip(bs, ss)):
+                continue
+            return {"op": "add", "input": [2, c_in, *size], "prefix": layers[0], "branch": layers[1],
+                    "shortcut": layers[2]}
+        return None
+
+    return _search(free, facts, accept)
+
+
+def _merges_local(steps: Sequence[Step]) -> bool:
+    """Every merge's other operand lies within ``steps`` (so dropping it stays inside this chain)."""
+    for i, step in enumerate(steps):
+        if step.kind == "merge" and isinstance(step.layer, int) and step.layer > i:
+            return False
+    return True
+
+
+def channel_use_spec(use: ChannelUse) -> Optional[dict]:
+    """``consumer(history(x))`` must fail: the layer expects other channels (or features)."""
+    t, facts = use.tensor, use.facts
+    steps = t.history
+    if any(s.kind in ("merge", "other", "module") and s.layer is None for s in steps) or not _merges_local(steps):
+        return None
+    rank = _rank(t, steps)
+    try:
+        history = _templates(steps, rank)
+        consumer = _template(use.layer.step(), rank)
+    except _NoReplay:
+        return None
+    if consumer is None:
+        return None
+    channels_in = _input_channels(t.root, facts)
+    free = sorted(_atoms([channels_in, *(a for _, a in history), consumer[1]]) - set(facts.subst))
+
+    def accept(env: Env) -> Optional[dict]:
+        expected, actual = _eval(use.expected, facts, env), _eval(use.actual, facts, env)
+        c_in = _eval(channels_in, facts, env)
+        if expected is None or actual is None or expected == actual or c_in is None or c_in < 1:
+            return None
+        layers = _materialize(history, facts, env, c_in)
+        last = _materialize([consumer], facts, env, _out_channels(layers, c_in))
+        if not _layers_ok(layers) or not _layers_ok(last):
+            return None
+        for size in _sizes_for(t, rank):
+            if _simulate(layers, size) is None:
+                continue
+            return {"op": "consume", "input": [2, c_in, *size], "prefix": layers, "consumer": last[0]}
+        return None
+
+    return _search(free, facts, accept)
+
+
+def conv_build_spec(built: ConvBuilt, check: Callable[[dict], bool]) -> Optional[dict]:
+    """``nn.ConvNd(...)`` must be refused when it is built."""
+    facts = built.facts
+    try:
+        template = _template(Step("conv", built.conv.node, built.conv), built.conv.ndim)
+    except _NoReplay:
+        return None
+    if template is None:
+        return None
+    free = sorted(_atoms(template[1]) - set(facts.subst))
+
+    def accept(env: Env) -> Optional[dict]:
+        name, args = _materialize([template], facts, env)[0]
+        if not check(args):
+            return None
+        return {"op": "build", "layer": [name, args]}
+
+    return _search(free, facts, accept)
+
+
+# --- as a program a user can run ----------------------------------------------------------------
+
+
+def _layer_code(layer: Sequence) -> str:
+    name, args = layer
+    parts = [f"{k}={v!r}" for k, v in args.items()]
+    return f"nn.{name}({', '.join(parts)})"
+
+
+def _sequential(layers: Sequence) -> str:
+    if not layers:
+        return "nn.Sequential()"
+    inner = ",\n    ".join(_layer_code(x) for x in layers)
+    return f"nn.Sequential(\n    {inner},\n)"
+
+
+def program(spec: dict) -> str:
+    """The reproducer as a Python program (what ``--explain-confirm`` prints)."""
+    lines = ["import torch", "from torch import nn", ""]
+    if spec["op"] == "build":
+        lines.append(_layer_code(spec["layer"]))
+        return "\n".join(lines) + "\n"
+    lines.append(f"x = torch.randn({', '.join(map(str, spec['input']))})")
+    lines.append(f"prefix = {_sequential(spec['prefix'])}")
+    if spec["op"] == "add":
+        lines.append(f"branch = {_sequential(spec['branch'])}")
+        lines.append(f"shortcut = {_sequential(spec['shortcut'])}")
+        lines += ["t = prefix(x)", "y = branch(t) + shortcut(t)"]
+    else:
+        lines.append(f"layer = {_layer_code(spec['consumer'])}")
+        lines.append("y = layer(prefix(x))")
+    return "\n".join(lines) + "\n"
