@@ -6,11 +6,11 @@ import fnmatch
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import __version__
 from . import config as config_mod
-from .confirm import DEFAULT_TIMEOUT, confirm, torch_available
+from .confirm import DEFAULT_TIMEOUT, Confirmer, torch_available
 from .diagnostics import Diagnostic
 from .reproduce import program
 from .engine import Selection, check_bytes, check_path
@@ -100,6 +100,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     diagnostics: List[Diagnostic] = []
     failed = False
+    confirming = not args.no_confirm and config.confirm
+    if confirming and not torch_available():
+        confirming = False
+        notes_without_torch = True
+    else:
+        notes_without_torch = False
+    confirmer = Confirmer() if confirming else None
     if args.paths == ["-"]:
         data = sys.stdin.buffer.read()
         diagnostics = check_bytes(data, args.stdin_filename or "-", selection, config.input_size)
@@ -114,10 +121,17 @@ def cmd_check(args: argparse.Namespace) -> int:
                 failed = True
                 continue
             files.extend(discover(path, config.exclude))
-        diagnostics = run_files(files, selection, config.input_size, args.jobs)
+        diagnostics = []
+        for found in iter_files(files, selection, config.input_size, args.jobs):
+            diagnostics.extend(found)
+            if confirmer is not None and any(d.repro is not None for d in found):
+                confirmer.start()
     diagnostics.sort(key=Diagnostic.sort_key)
-    if not args.no_confirm and config.confirm:
-        diagnostics = run_confirmation(diagnostics, args)
+    if notes_without_torch and any(d.repro is not None for d in diagnostics):
+        print("convlint: torch is not installed; findings are not confirmed (pip install 'convlint[torch]')",
+              file=sys.stderr)
+    if confirmer is not None:
+        diagnostics = run_confirmation(diagnostics, args, confirmer)
     if args.explain_confirm:
         for d in diagnostics:
             if d.repro is not None:
@@ -134,15 +148,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def run_confirmation(diagnostics: List[Diagnostic], args: argparse.Namespace) -> List[Diagnostic]:
+def run_confirmation(diagnostics: List[Diagnostic], args: argparse.Namespace,
+                     confirmer: Confirmer) -> List[Diagnostic]:
     """Confirm error findings with torch; drop (or, asked, demote) those torch does not reproduce."""
-    if not any(d.repro is not None for d in diagnostics):
-        return diagnostics  # nothing to confirm: torch is never imported
-    if not torch_available():
-        print("convlint: torch is not installed; findings are not confirmed (pip install 'convlint[torch]')",
-              file=sys.stderr)
-        return diagnostics
-    for note in confirm(diagnostics, args.confirm_timeout or DEFAULT_TIMEOUT):
+    for note in confirmer.finish(diagnostics, args.confirm_timeout or DEFAULT_TIMEOUT):
         print(note, file=sys.stderr)
     kept = []
     for d in diagnostics:
@@ -201,16 +210,21 @@ def _check_one(job: Tuple[str, Selection, Optional[List[int]]]) -> List[Diagnost
     return check_path(path, path, selection, input_size)
 
 
-def run_files(files: Sequence[str], selection: Selection, input_size: Optional[List[int]],
-              jobs: int) -> List[Diagnostic]:
+def iter_files(files: Sequence[str], selection: Selection, input_size: Optional[List[int]],
+               jobs: int) -> Iterator[List[Diagnostic]]:
+    """Each file's diagnostics, in the order of ``files``, from ``jobs`` worker processes."""
     jobs = jobs or os.cpu_count() or 1
     work = [(f, selection, input_size) for f in files]
     if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
-        results: Iterable[List[Diagnostic]] = map(_check_one, work)
-    else:
-        pool = ProcessPoolExecutor(max_workers=jobs)
-        results = pool.map(_check_one, work, chunksize=max(1, len(work) // (jobs * 8)))
+        yield from map(_check_one, work)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(_check_one, work, chunksize=max(1, len(work) // (jobs * 8)))
+
+
+def run_files(files: Sequence[str], selection: Selection, input_size: Optional[List[int]],
+              jobs: int) -> List[Diagnostic]:
     out: List[Diagnostic] = []
-    for diags in results:
+    for diags in iter_files(files, selection, input_size, jobs):
         out.extend(diags)
     return out

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from .diagnostics import Diagnostic
 
@@ -25,30 +25,68 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def confirm(diagnostics: Sequence[Diagnostic], timeout: float = DEFAULT_TIMEOUT) -> List[str]:
-    """Set ``confirmed``/``evidence`` on the diagnostics that carry a reproducer; returns notes."""
-    todo = [d for d in diagnostics if d.repro is not None and d.severity == "error"]
-    if not todo:
-        return []
-    specs = [dict(d.repro, id=i) for i, d in enumerate(todo)]
-    # an empty folder as working directory: nothing the user has can shadow a module torch imports
-    with tempfile.TemporaryDirectory(prefix="convlint-confirm-") as cwd:
+class Confirmer:
+    """One torch child per run. ``start`` it as soon as a finding appears: torch's import (the bulk of
+    the cost) then overlaps with the rest of the analysis. ``finish`` hands it the reproducers."""
+
+    def __init__(self) -> None:
+        self._proc: Optional[subprocess.Popen] = None
+        self._cwd: Optional[tempfile.TemporaryDirectory] = None
+        self._error: Optional[str] = None
+
+    def start(self) -> None:
+        if self._proc is not None or self._error is not None:
+            return
+        # an empty folder as working directory: nothing the user has can shadow a module torch imports
+        self._cwd = tempfile.TemporaryDirectory(prefix="convlint-confirm-")
         try:
-            proc = subprocess.run([sys.executable, "-m", "convlint.confirm_child"], input=json.dumps(specs),
-                                  capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                                  env=_child_env())
-        except subprocess.TimeoutExpired as exc:
-            _apply(todo, exc.stdout or "")
-            return [f"convlint: torch confirmation stopped after {timeout:g}s; "
-                    f"{sum(d.confirmed is None for d in todo)} finding(s) left unconfirmed"]
+            self._proc = subprocess.Popen([sys.executable, "-m", "convlint.confirm_child"], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          cwd=self._cwd.name, env=_child_env())
         except OSError as exc:
-            return [f"convlint: cannot start the torch confirmation: {exc}"]
-    _apply(todo, proc.stdout)
-    notes = []
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-        notes.append(f"convlint: torch confirmation failed ({last}); findings left unconfirmed")
-    return notes
+            self._error = f"convlint: cannot start the torch confirmation: {exc}"
+
+    def finish(self, diagnostics: Sequence[Diagnostic], timeout: float = DEFAULT_TIMEOUT) -> List[str]:
+        """Set ``confirmed``/``evidence`` on the diagnostics that carry a reproducer; returns notes."""
+        todo = [d for d in diagnostics if d.repro is not None and d.severity == "error"]
+        try:
+            if not todo:
+                return []
+            self.start()
+            if self._proc is None:
+                return [self._error or "convlint: torch confirmation did not start"]
+            specs = [dict(d.repro, id=i) for i, d in enumerate(todo)]
+            try:
+                out, err = self._proc.communicate(json.dumps(specs), timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                out, _ = self._proc.communicate()
+                _apply(todo, out or "")
+                return [f"convlint: torch confirmation stopped after {timeout:g}s; "
+                        f"{sum(d.confirmed is None for d in todo)} finding(s) left unconfirmed"]
+            except OSError as exc:  # the child died before reading its input
+                self._proc.kill()
+                return [f"convlint: torch confirmation failed ({exc}); findings left unconfirmed"]
+            _apply(todo, out)
+            if self._proc.returncode != 0:
+                last = (err.strip().splitlines() or ["no message"])[-1]
+                return [f"convlint: torch confirmation failed ({last}); findings left unconfirmed"]
+            return []
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._cwd is not None:
+            self._cwd.cleanup()
+            self._cwd = None
+
+
+def confirm(diagnostics: Sequence[Diagnostic], timeout: float = DEFAULT_TIMEOUT) -> List[str]:
+    """Confirm in one go (start the child and hand it the reproducers)."""
+    return Confirmer().finish(diagnostics, timeout)
 
 
 def _apply(todo: Sequence[Diagnostic], output) -> None:

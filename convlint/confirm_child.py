@@ -54,9 +54,9 @@ def run(spec, torch, nn) -> dict:
 
 
 def main() -> int:
-    specs = json.load(sys.stdin)
-    import torch
+    import torch  # first: the parent starts this child early so that the import overlaps its work
     from torch import nn
+    specs = json.load(sys.stdin)
     torch.manual_seed(0)
     torch.set_num_threads(1)
     for spec in specs:

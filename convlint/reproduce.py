@@ -305,7 +305,8 @@ def _sizes_for(t: TensorV, rank: int) -> Sequence[Tuple[int, ...]]:
 
 
 def residual_spec(shapes: ResidualShapes, want: str) -> Optional[dict]:
-    """``branch(t) + shortcut(t)`` must fail; ``want`` is "channels" or "sizes"."""
+    """``branch(t) + shortcut(t)`` must fail; ``want`` is "channels" or "sizes" (the values chosen keep
+    that finding true), or "any" (just replay the add)."""
     if shapes.dims is None and want == "sizes":
         return None
     facts = shapes.facts

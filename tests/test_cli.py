@@ -14,7 +14,7 @@ TEXT_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<code>
 
 
 def test_text_format_and_exit_code_1(convlint):
-    proc = convlint("check", SAMPLE)
+    proc = convlint("check", "--no-confirm", SAMPLE)
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
     parsed = [TEXT_LINE.match(line).groupdict() for line in lines]
@@ -26,12 +26,12 @@ def test_text_format_and_exit_code_1(convlint):
 
 def test_clean_file_exits_0(convlint):
     assert (ROOT / GOOD).exists()
-    proc = convlint("check", GOOD)
+    proc = convlint("check", "--no-confirm", GOOD)
     assert (proc.returncode, proc.stdout) == (0, "")
 
 
 def test_json_fields(convlint):
-    proc = convlint("check", "--format", "json", SAMPLE)
+    proc = convlint("check", "--no-confirm", "--format", "json", SAMPLE)
     assert proc.returncode == 1
     items = json.loads(proc.stdout)
     first = items[0]
@@ -48,27 +48,27 @@ def test_json_fields(convlint):
 
 
 def test_exit_zero_and_select_ignore(convlint):
-    assert convlint("check", "--exit-zero", SAMPLE).returncode == 0
-    only = convlint("check", "--select", "CVL2", SAMPLE)
+    assert convlint("check", "--no-confirm", "--exit-zero", SAMPLE).returncode == 0
+    only = convlint("check", "--no-confirm", "--select", "CVL2", SAMPLE)
     assert [l.split()[1] for l in only.stdout.splitlines()] == ["CVL201", "CVL202"]
-    without = convlint("check", "--ignore", "CVL1,CVL303", SAMPLE)
+    without = convlint("check", "--no-confirm", "--ignore", "CVL1,CVL303", SAMPLE)
     assert [l.split()[1] for l in without.stdout.splitlines()] == ["CVL201", "CVL202"]
 
 
 def test_missing_path_is_a_usage_error(convlint):
-    proc = convlint("check", "no/such/file.py")
+    proc = convlint("check", "--no-confirm", "no/such/file.py")
     assert proc.returncode == 2
     assert "no/such/file.py" in proc.stderr
 
 
 def test_unknown_code_is_a_usage_error(convlint):
-    proc = convlint("check", "--select", "CVL999", SAMPLE)
+    proc = convlint("check", "--no-confirm", "--select", "CVL999", SAMPLE)
     assert proc.returncode == 2 and "CVL999" in proc.stderr
 
 
 def test_stdin_with_filename(convlint):
     source = (ROOT / SAMPLE).read_text()
-    proc = convlint("check", "-", "--stdin-filename", "models/resnet.py", stdin=source)
+    proc = convlint("check", "--no-confirm", "-", "--stdin-filename", "models/resnet.py", stdin=source)
     assert proc.returncode == 1
     assert proc.stdout.splitlines()[0].startswith("models/resnet.py:14:22: CVL101 ")
 
@@ -79,21 +79,21 @@ def test_noqa(convlint, tmp_path: Path):
     source = source.replace("# expect: CVL201@23", "# noqa: CVL303")  # another code: still reported
     f = tmp_path / "m.py"
     f.write_text(source)
-    proc = convlint("check", str(f))
+    proc = convlint("check", "--no-confirm", str(f))
     assert [l.split()[1] for l in proc.stdout.splitlines()] == ["CVL201", "CVL303"]
 
 
 def test_config_in_pyproject(convlint, tmp_path: Path):
     (tmp_path / "pyproject.toml").write_text('[tool.convlint]\nignore = ["CVL101", "CVL303"]\n')
     (tmp_path / "m.py").write_text((ROOT / SAMPLE).read_text())
-    proc = convlint("check", "m.py", cwd=tmp_path)
+    proc = convlint("check", "--no-confirm", "m.py", cwd=tmp_path)
     assert [l.split()[1] for l in proc.stdout.splitlines()] == ["CVL201", "CVL202"]
 
 
 def test_config_unknown_key(convlint, tmp_path: Path):
     (tmp_path / "pyproject.toml").write_text('[tool.convlint]\nselct = ["CVL"]\n')
     (tmp_path / "m.py").write_text("x = 1\n")
-    proc = convlint("check", "m.py", cwd=tmp_path)
+    proc = convlint("check", "--no-confirm", "m.py", cwd=tmp_path)
     assert proc.returncode == 2 and "selct" in proc.stderr
 
 
@@ -107,9 +107,9 @@ def test_config_input_size_for_top_level_models(convlint, tmp_path: Path):
         "        self.fc = nn.Linear(8 * 30 * 30, 10)\n\n"
         "    def forward(self, x):\n"
         "        return self.fc(torch.flatten(self.conv(x), 1))\n")
-    assert convlint("check", "m.py", cwd=tmp_path).returncode == 0  # input size unknown: silent
+    assert convlint("check", "--no-confirm", "m.py", cwd=tmp_path).returncode == 0  # input size unknown: silent
     (tmp_path / "pyproject.toml").write_text("[tool.convlint]\ninput-size = [3, 64, 64]\n")
-    proc = convlint("check", "m.py", cwd=tmp_path)
+    proc = convlint("check", "--no-confirm", "m.py", cwd=tmp_path)
     assert proc.stdout == ("m.py:9:19: CVL303 Linear expects in_features=7200 but the flattened input has "
                            "30752 features; use nn.Linear(30752, ...)\n")
 
@@ -119,7 +119,7 @@ def test_folder_walk_is_sorted_and_skips_tool_folders(convlint, tmp_path: Path):
     for rel in ("b/model.py", "a/model.py", ".venv/lib/model.py", "build/model.py", "__pycache__/m.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(bad)
-    proc = convlint("check", ".", cwd=tmp_path)
+    proc = convlint("check", "--no-confirm", ".", cwd=tmp_path)
     paths = [l.split(":")[0] for l in proc.stdout.splitlines()]
     assert paths == ["./a/model.py", "./b/model.py"]
 
@@ -144,7 +144,7 @@ def test_unparsable_file_is_reported_and_the_run_goes_on(convlint, tmp_path: Pat
     (tmp_path / "a.py").write_text("def f(:\n")
     (tmp_path / "b.py").write_bytes(b"\xff\xfe\x00\x01garbage")
     (tmp_path / "c.py").write_text((ROOT / SAMPLE).read_text())
-    proc = convlint("check", ".", cwd=tmp_path)
+    proc = convlint("check", "--no-confirm", ".", cwd=tmp_path)
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("./a.py:1:7: CVL001 syntax error")
     assert lines[1].startswith("./b.py:1:1: CVL001 cannot decode")

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 BOOBY_TRAP = '''\
@@ -24,11 +26,12 @@ class Block(nn.Module):
 '''
 
 
-def test_checked_code_is_never_executed(convlint, tmp_path: Path):
+@pytest.mark.parametrize("confirm", [[], ["--no-confirm"]], ids=["with-confirmation", "without"])
+def test_checked_code_is_never_executed(convlint, tmp_path: Path, confirm):
     marker = tmp_path / "marker.txt"
     model = tmp_path / "trap.py"
     model.write_text(BOOBY_TRAP.format(marker=str(marker)))
-    proc = convlint("check", str(model))
+    proc = convlint("check", *confirm, str(model))
     assert proc.returncode == 1, proc.stderr
     assert "CVL101" in proc.stdout
     assert not marker.exists()
