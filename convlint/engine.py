@@ -21,8 +21,10 @@ from .rules import ALL_RULES, RULES
 
 # Every finding involves one of these layers (by name: an alias import still names it), so a file
 # without any of them is only syntax-checked, with `ast`, ten times cheaper than LibCST.
-_RELEVANT = re.compile(rb"\b(Conv[123]d|BatchNorm[123]d|SyncBatchNorm|GroupNorm|InstanceNorm[123]d|Linear|"
-                       rb"(Max|Avg|AdaptiveAvg|AdaptiveMax)Pool[123]d|Sequential)\b")
+_LAYER_NAMES = (r"\b(Conv[123]d|BatchNorm[123]d|SyncBatchNorm|GroupNorm|InstanceNorm[123]d|Linear|"
+                r"(Max|Avg|AdaptiveAvg|AdaptiveMax)Pool[123]d|Sequential)\b")
+_RELEVANT = re.compile(_LAYER_NAMES.encode())
+RELEVANT_TEXT = re.compile(_LAYER_NAMES)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -73,7 +75,9 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
 
 
 def check_source(source: str, path: str, selection: Selection = Selection(),
-                 input_size: Optional[Sequence[int]] = None, relevant: bool = True) -> List[Diagnostic]:
+                 input_size: Optional[Sequence[int]] = None, relevant: bool = True,
+                 noqa: bool = True) -> List[Diagnostic]:
+    """Diagnostics of one file's source; ``noqa=False`` leaves ``# noqa`` to the caller (flake8)."""
     if not relevant:
         return _syntax_only(source, path)
     try:
@@ -104,14 +108,15 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
                 best[key] = finding
     if not best:
         return []
-    return _place(list(best.values()), module, source, path)
+    return _place(list(best.values()), module, source, path, noqa)
 
 
 def _rank(finding: Finding) -> Tuple[int, int]:
     return (finding.severity != "error", len(finding.message))
 
 
-def _place(findings: List[Finding], module: cst.Module, source: str, path: str) -> List[Diagnostic]:
+def _place(findings: List[Finding], module: cst.Module, source: str, path: str,
+           noqa: bool = True) -> List[Diagnostic]:
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     lines = source.splitlines()
     out: List[Diagnostic] = []
@@ -120,7 +125,7 @@ def _place(findings: List[Finding], module: cst.Module, source: str, path: str) 
         if rng is None:
             continue
         line, col = rng.start.line, rng.start.column + 1
-        if _suppressed(lines, line, f.code):
+        if noqa and _suppressed(lines, line, f.code):
             continue
         fix = None
         if f.fix is not None:
