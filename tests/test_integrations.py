@@ -71,7 +71,7 @@ def test_pre_commit_hook(tmp_path: Path):
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert "model.py:19:23: CVL202" in failing.stdout
 
-    fixed = bad.replace("self.conv1 = nn.Conv2d(channels, channels, 3, stride=2", "self.conv1 = nn.Conv2d(channels, channels, 3, stride=1")
+    fixed = bad.replace("kernel_size=3, stride=2, padding=1", "kernel_size=3, stride=1, padding=1")
     assert fixed != bad
     (repo / "model.py").write_text(fixed)
     git("commit", "-qam", "fix")
