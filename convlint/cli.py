@@ -13,7 +13,7 @@ from . import config as config_mod
 from .confirm import DEFAULT_TIMEOUT, Confirmer, torch_available
 from .diagnostics import Diagnostic
 from .reproduce import program
-from .engine import Selection, check_bytes, check_path
+from .engine import INTERNAL_ERROR, Selection, check_bytes, check_path
 from .reporters import REPORTERS
 from .rules import ALL_RULES, RULES
 
@@ -141,7 +141,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                            "severity": r.severity} for r in ALL_RULES}
     REPORTERS[args.format](diagnostics, sys.stdout, rules_meta)
     sys.stdout.flush()
-    if failed:
+    if failed or any(d.code == "CVL001" and d.message.startswith(INTERNAL_ERROR) for d in diagnostics):
         return EXIT_ERROR
     if diagnostics and not args.exit_zero:
         return EXIT_FOUND

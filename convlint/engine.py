@@ -76,18 +76,21 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
 
 def check_source(source: str, path: str, selection: Selection = Selection(),
                  input_size: Optional[Sequence[int]] = None, relevant: bool = True,
-                 noqa: bool = True) -> List[Diagnostic]:
-    """Diagnostics of one file's source; ``noqa=False`` leaves ``# noqa`` to the caller (flake8)."""
-    if not relevant:
-        return _syntax_only(source, path)
+                 noqa: bool = True, python_checked: bool = False) -> List[Diagnostic]:
+    """Diagnostics of one file's source; ``noqa=False`` leaves ``# noqa`` to the caller (flake8),
+    ``python_checked`` says Python's parser already accepted the source (flake8 hands us its tree)."""
+    # Python's own parser first: its syntax errors say where they are (LibCST's are often a line
+    # late), and it refuses the pathological nesting on which LibCST's native parser crashes
+    if not python_checked:
+        python_error = _syntax_only(source, path)
+        if python_error or not relevant:
+            return python_error
+    elif not relevant:
+        return []
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        # LibCST's error positions are often a line late; Python's own parser says where it is
-        python_error = _syntax_only(source, path)
-        if python_error:
-            return python_error
-        return [_file_error(path, exc.raw_line, exc.raw_column + 1, f"cannot parse: {exc.message}")]
+        return [_file_error(path, exc.raw_line, exc.raw_column + 1, f"cannot parse with LibCST: {exc.message}")]
     except RecursionError:
         return [_file_error(path, 1, 1, "cannot parse: the code is nested too deeply")]
     except Exception as exc:  # noqa: BLE001 - LibCST raises a few non-syntax errors on odd input
@@ -96,19 +99,25 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
         analysis = analyse(module, source, input_size)
     except RecursionError:
         return [_file_error(path, 1, 1, "cannot analyse: the code is nested too deeply")]
+    except Exception as exc:  # noqa: BLE001 - one file's internal error must not stop the run
+        return [_internal_error(path, "the analysis", exc)]
     # one finding per code and node; where several paths found it, an error over a warning, then the
     # plainest message
     best: Dict[Tuple[str, int], Finding] = {}
+    failures: List[Diagnostic] = []
     for rule in ALL_RULES:
         if not selection.wants(rule.code):
             continue
-        for finding in rule.check(analysis):
-            key = (finding.code, id(finding.node))
-            if key not in best or _rank(finding) < _rank(best[key]):
-                best[key] = finding
+        try:
+            for finding in rule.check(analysis):
+                key = (finding.code, id(finding.node))
+                if key not in best or _rank(finding) < _rank(best[key]):
+                    best[key] = finding
+        except Exception as exc:  # noqa: BLE001 - the other rules still report
+            failures.append(_internal_error(path, rule.code, exc))
     if not best:
-        return []
-    return _place(list(best.values()), module, source, path, noqa)
+        return failures
+    return failures + _place(list(best.values()), module, source, path, noqa)
 
 
 def _rank(finding: Finding) -> Tuple[int, int]:
@@ -163,9 +172,23 @@ def _syntax_only(source: str, path: str) -> List[Diagnostic]:
         ast.parse(source)
     except SyntaxError as exc:
         return [_file_error(path, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}")]
-    except (RecursionError, MemoryError, ValueError):
+    except (RecursionError, MemoryError):
         return [_file_error(path, 1, 1, "cannot parse: the code is nested too deeply")]
+    except ValueError as exc:
+        return [_file_error(path, 1, 1, f"cannot parse: {exc}")]
     return []
+
+
+INTERNAL_ERROR = "internal error in "
+
+
+def _internal_error(path: str, where: str, exc: BaseException) -> Diagnostic:
+    """A bug of convlint's own: one line for the file (the traceback with CONVLINT_DEBUG=1)."""
+    import os
+    import traceback
+    if os.environ.get("CONVLINT_DEBUG"):
+        traceback.print_exc()
+    return _file_error(path, 1, 1, f"{INTERNAL_ERROR}{where}: {type(exc).__name__}: {exc}")
 
 
 def _file_error(path: str, line: int, column: int, message: str) -> Diagnostic:

@@ -44,7 +44,7 @@ class Plugin:
         directory = os.path.dirname(os.path.abspath(self.filename)) if self.filename not in ("stdin", "-") \
             else os.getcwd()
         diagnostics = check_source(source, self.filename, Selection(select=("CVL",)), _input_size(directory),
-                                   relevant=True, noqa=False)
+                                   relevant=True, noqa=False, python_checked=True)
         for d in diagnostics:
             if d.code == "CVL001":
                 continue  # flake8 already says E999 for a file Python cannot parse

@@ -30,6 +30,7 @@ MAX_PATHS = 48      # live paths per function; more are dropped (fewer paths: fe
 MAX_DEPTH = 8       # nested helpers / module classes
 CHANNEL_PREFIX = "C["  # channel symbols of forward inputs: learned from the first layer using them
 
+SHAPE_TEST = "shape-test:"  # the key prefix of conditions that compare tensor shapes
 INPUT_SIZE_RE = re.compile(r"convlint:\s*input-size\s*=\s*(\d+(?:\s*x\s*\d+)*)")
 
 
@@ -138,14 +139,17 @@ class State:
     self_v: Optional[SelfV] = None
     returned: Optional[Value] = None
     done: bool = False
+    choices: Dict[int, bool] = field(default_factory=dict)  # `a if c else b` decided on this path
+    shape_guarded: bool = False  # the path tested tensor shapes (`if out.shape == x.shape:`)
 
     def fork(self) -> "State":
-        if self.self_v is None:
-            return State(dict(self.env), self.facts.copy(), dict(self.truths), None, self.returned, self.done)
-        # the module under construction is mutable: each path gets its own, under every name for it
-        old, new = self.self_v, self.self_v.copy()
-        env = {k: (new if v is old else v) for k, v in self.env.items()}
-        return State(env, self.facts.copy(), dict(self.truths), new, self.returned, self.done)
+        env, self_v = dict(self.env), self.self_v
+        if self.self_v is not None:
+            # the module under construction is mutable: each path gets its own, under every name for it
+            self_v = self.self_v.copy()
+            env = {k: (self_v if v is self.self_v else v) for k, v in env.items()}
+        return State(env, self.facts.copy(), dict(self.truths), self_v, self.returned, self.done,
+                     dict(self.choices), self.shape_guarded)
 
 
 @dataclass
@@ -402,6 +406,7 @@ class Interpreter:
 
     def exec_stmt(self, stmt: cst.BaseStatement, states: List[State], ctx: Context) -> List[State]:
         if isinstance(stmt, cst.SimpleStatementLine):
+            states = self.split_on_ifexp(stmt, states, ctx)
             out = []
             for st in states:
                 alive = True
@@ -435,6 +440,28 @@ class Interpreter:
         for st in states:
             self.havoc(stmt, st)
         return states
+
+    def split_on_ifexp(self, stmt: cst.SimpleStatementLine, states: List[State], ctx: Context) -> List[State]:
+        """``x = a if cond else b`` (or ``return ...``) with an undecided ``cond`` forks like an ``if``."""
+        if len(stmt.body) != 1:
+            return states
+        value = getattr(stmt.body[0], "value", None)
+        if not isinstance(value, cst.IfExp):
+            return states
+        out = []
+        for st in states:
+            cond = self.to_cond(self.eval(value.test, st, Context(ctx.depth, ctx.anchor, False, ctx.owner)),
+                                value.test)
+            if decide(cond, st) is not None:
+                out.append(st)
+                continue
+            other = st.fork()
+            for path, truth in ((st, True), (other, False)):
+                assume(cond, truth, path)
+                path.choices[id(value)] = truth
+                if not path.facts.infeasible:
+                    out.append(path)
+        return out
 
     def exec_if(self, stmt: cst.If, states: List[State], ctx: Context) -> List[State]:
         out: List[State] = []
@@ -496,8 +523,14 @@ class Interpreter:
             return not st.facts.infeasible
         elif isinstance(small, (cst.Import, cst.ImportFrom)):
             self.index.add_import(small, st.env)
-        elif isinstance(small, (cst.Global, cst.Nonlocal, cst.Del)):
-            pass
+        elif isinstance(small, cst.Del):
+            for t in _targets(small.target):
+                if isinstance(t, cst.Subscript):
+                    self.replace_item(t, None, st)
+                elif isinstance(t, cst.Name):
+                    st.env.pop(t.value, None)
+                else:
+                    self.assign(t, UNKNOWN, st)
         return True
 
     def assign(self, target: cst.BaseExpression, value: Value, st: State) -> None:
@@ -506,7 +539,17 @@ class Interpreter:
         elif isinstance(target, cst.Attribute):
             base = self.eval(target.value, st, Context(report_adds=False))
             if isinstance(base, SelfV):
-                base.attrs[target.attr.value] = value
+                name = target.attr.value
+                if base.seq_layers is not None and isinstance(value, LayerV):
+                    # an nn.Sequential subclass runs its registered modules in the order they were set
+                    previous = base.attrs.get(name)
+                    if isinstance(previous, LayerV) and previous.layer in base.seq_layers:
+                        base.seq_layers[base.seq_layers.index(previous.layer)] = value.layer
+                    else:
+                        base.seq_layers.append(value.layer)
+                base.attrs[name] = value
+        elif isinstance(target, cst.Subscript):
+            self.replace_item(target, value, st)
         elif isinstance(target, (cst.Tuple, cst.List)):
             if isinstance(value, ShapeV):  # `b, c, h, w = x.shape`
                 value = TupleV(tuple(self.tensor_size(value.tensor, k) for k in range(len(target.elements))))
@@ -518,6 +561,31 @@ class Interpreter:
                     self.assign(el.value, UNKNOWN, st)
                     continue
                 self.assign(el.value, items[i] if items else UNKNOWN, st)
+
+    def replace_item(self, target: cst.Subscript, value: Optional[Value], st: State) -> None:
+        """``layers[3] = conv`` (or ``del layers[-1]`` with ``value`` None) on a list or a Sequential;
+        anything else forgets the container."""
+        base_node = target.value
+        if not isinstance(base_node, (cst.Name, cst.Attribute)):
+            return
+        ctx = Context(report_adds=False)
+        base = self.eval(base_node, st, ctx)
+        new: Value = UNKNOWN
+        if len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+            k = L.as_poly(self.eval(target.slice[0].slice.value, st, ctx))
+            items = base.items if isinstance(base, TupleV) else (
+                base.layer.layers if isinstance(base, LayerV) and isinstance(base.layer, L.Sequential) else None)
+            if items is not None and k is not None and k.value is not None and -len(items) <= k.value < len(items):
+                new_items = list(items)
+                if value is None:
+                    del new_items[k.value]
+                elif isinstance(base, TupleV):
+                    new_items[k.value] = value
+                else:
+                    new_items[k.value] = value.layer if isinstance(value, LayerV) else L.Opaque(target)
+                new = TupleV(tuple(new_items)) if isinstance(base, TupleV) else \
+                    LayerV(L.Sequential(base.layer.node, new_items))  # type: ignore[union-attr]
+        self.assign(base_node, new, st)
 
     def havoc(self, stmt: cst.CSTNode, st: State) -> None:
         """Forget every name and ``self.`` attribute a loop (or other unmodelled statement) may set."""
@@ -545,12 +613,14 @@ class Interpreter:
                     if node.func.attr.value in ("add_module", "register_module"):
                         sv.seq_layers = None          # type: ignore[union-attr]
                         sv.attrs.clear()              # type: ignore[union-attr]
+                        sv.complete = False           # type: ignore[union-attr]
                 elif isinstance(recv, cst.Attribute) and isinstance(recv.value, cst.Name) and \
                         isinstance(st.env.get(recv.value.value), SelfV):
                     st.env[recv.value.value].attrs[recv.attr.value] = UNKNOWN  # type: ignore[union-attr]
             elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "setattr":
                 if st.self_v is not None:
                     st.self_v.attrs.clear()
+                    st.self_v.complete = False
             if target is not None:
                 for t in _targets(target):
                     if isinstance(t, cst.Name):
@@ -647,6 +717,8 @@ class Interpreter:
         if isinstance(node, cst.Subscript):
             return self.subscript(node, st, ctx)
         if isinstance(node, cst.IfExp):
+            if id(node) in st.choices:
+                return self.eval(node.body if st.choices[id(node)] else node.orelse, st, ctx)
             cond = self.to_cond(self.eval(node.test, st, ctx), node.test)
             verdict = decide(cond, st)
             if verdict is True:
@@ -673,6 +745,11 @@ class Interpreter:
                 return _SelfMethod(base, attr)
             value = self.class_attribute(base.cls, attr)
             if isinstance(value, FuncV):
+                decorators = {dotted(d.decorator) for d in value.node.decorators}
+                if "staticmethod" in decorators:
+                    return value
+                if decorators - {"torch.no_grad", "torch.jit.unused", "torch.jit.ignore"}:
+                    return UNKNOWN  # classmethods, properties, caches: not modelled
                 return FuncV(value.node, base)
             return value
         if isinstance(base, ClassV):
@@ -742,6 +819,9 @@ class Interpreter:
                 return NotC(cond) if negate else cond
             return AtomC(self.code(whole))
         sym = _CMP_OPS.get(type(op))
+        if isinstance(left, ShapeV) or isinstance(right, ShapeV) or (
+                (left is UNKNOWN or right is UNKNOWN) and re.search(r"\.shape\b|\.size\(", self.code(whole))):
+            return AtomC(SHAPE_TEST + self.code(whole))
         a, b = L.as_poly(left), L.as_poly(right)
         if sym is not None and a is not None and b is not None:
             return CmpC(sym, a, b)
@@ -823,7 +903,7 @@ class Interpreter:
         return UNKNOWN
 
     def residual_add(self, node: cst.CSTNode, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
-        if ctx.report_adds and ctx.anchor is None:
+        if ctx.report_adds and ctx.anchor is None and not st.shape_guarded:
             self.emit_event(ResidualAdd(node, a, b, st.facts))
 
     # --- calls ----------------------------------------------------------------------------------
@@ -831,9 +911,13 @@ class Interpreter:
     def call(self, node: cst.Call, st: State, ctx: Context) -> Value:
         if isinstance(node.func, cst.Attribute) and node.func.attr.value not in _PURE_METHODS:
             receiver = node.func.value
-            if isinstance(receiver, cst.Name) and isinstance(st.env.get(receiver.value), TupleV) or \
-                    isinstance(receiver, cst.Attribute) and isinstance(self.eval(receiver, st, ctx), TupleV):
-                return self.mutate_list(receiver, node, st, ctx)
+            if isinstance(receiver, (cst.Name, cst.Attribute)):
+                current = st.env.get(receiver.value) if isinstance(receiver, cst.Name) else \
+                    self.eval(receiver, st, ctx)
+                if isinstance(current, TupleV):
+                    return self.mutate_list(receiver, node, st, ctx)
+                if isinstance(current, LayerV) and node.func.attr.value in _MODULE_MUTATORS:
+                    return self.mutate_module(receiver, current, node, st, ctx)
         func = self.eval(node.func, st, ctx)
         if func is UNKNOWN or isinstance(func, ParamV):
             return UNKNOWN
@@ -853,7 +937,18 @@ class Interpreter:
                 kwargs[arg.keyword.value] = value
             else:
                 args.append(value)
+        return self.apply_callable(func, args, kwargs, starred, node, st, ctx)
+
+    def apply_callable(self, func: Value, args: List[Value], kwargs: Dict[str, Value], starred: bool,
+                       node: cst.Call, st: State, ctx: Context) -> Value:
+        if isinstance(func, _Partial):
+            return self.apply_callable(func.func, list(func.args) + args, {**func.kwargs, **kwargs}, starred,
+                                       node, st, ctx)
         if isinstance(func, RefV):
+            if func.qualname == "functools.partial":
+                if starred or not args:
+                    return UNKNOWN
+                return _Partial(args[0], tuple(args[1:]), dict(kwargs))
             return self.call_ref(func.qualname, args, kwargs, starred, node, st, ctx)
         if isinstance(func, _SelfMethod):
             return self.self_method(func, args, kwargs, starred, node, st, ctx)
@@ -865,6 +960,8 @@ class Interpreter:
             return self.call_function(func, args, kwargs, st, ctx, node)
         if isinstance(func, LayerV):
             if len(args) >= 1 and isinstance(args[0], TensorV):
+                if isinstance(func.layer, L.Composite):  # its forward may take more than the tensor
+                    return self.run_composite(func.layer, args[0], st, ctx, args[1:], kwargs)
                 return func.layer.apply(args[0], self.flow(st, ctx))
             return UNKNOWN
         if isinstance(func, _TensorMethod):
@@ -885,6 +982,21 @@ class Interpreter:
         self.assign(receiver, new, st)
         return NONE
 
+    def mutate_module(self, receiver: cst.BaseExpression, current: LayerV, node: cst.Call, st: State,
+                      ctx: Context) -> Value:
+        """``seq.append(layer)`` / ``seq.add_module(name, layer)`` on an nn.Sequential value."""
+        method = node.func.attr.value  # type: ignore[attr-defined]
+        args = [self.eval(a.value, st, ctx) for a in node.args]
+        new: Value = UNKNOWN
+        layer = args[-1] if args else None
+        if isinstance(current.layer, L.Sequential) and not any(a.star or a.keyword for a in node.args) and \
+                ((method == "append" and len(args) == 1) or (method in ("add_module", "register_module")
+                                                               and len(args) == 2)):
+            added = layer.layer if isinstance(layer, LayerV) else L.Opaque(ctx.anchor or node)
+            new = LayerV(L.Sequential(current.layer.node, list(current.layer.layers) + [added]))
+        self.assign(receiver, new, st)
+        return NONE
+
     def self_method(self, m: "_SelfMethod", args: List[Value], kwargs: Dict[str, Value], starred: bool,
                     node: cst.Call, st: State, ctx: Context) -> Value:
         """``super().__init__(*layers)`` of a Sequential subclass, ``self.add_module(name, layer)``."""
@@ -892,6 +1004,10 @@ class Interpreter:
         if sv is None:
             return UNKNOWN
         if m.name == "super.__init__":
+            base_init = next((self.find_method(b, "__init__") for b in self.same_file_bases(sv.cls)
+                              if self.find_method(b, "__init__") is not None), None)
+            if base_init is not None:  # a base class of this file builds part of the module
+                return self.call_function(FuncV(base_init, sv), args, kwargs, st, ctx, node)
             if sv.seq_layers is not None:
                 if starred or kwargs:
                     sv.seq_layers = None
@@ -928,12 +1044,30 @@ class Interpreter:
             return _Super(st.self_v)
         if q == "torch.nn.Sequential.__init__" and args and isinstance(args[0], SelfV):
             return self.self_method(_SelfMethod(args[0], "super.__init__"), args[1:], kwargs, starred, node, st, ctx)
+        if q in ("builtins.hasattr", "builtins.getattr") and len(args) >= 2 and isinstance(args[0], SelfV) \
+                and isinstance(args[1], StrV):
+            return self.self_attribute_test(q[9:], args[0], args[1].text, args[2] if len(args) > 2 else None, node)
         if q.startswith("builtins."):
             return self.call_builtin(q[9:], args)
         if q == "collections.OrderedDict" and len(args) == 1 and isinstance(args[0], TupleV):
             pairs = [item.items[1] for item in args[0].items if isinstance(item, TupleV) and len(item.items) == 2]
             return NamedLayersV(tuple(pairs)) if len(pairs) == len(args[0].items) else UNKNOWN
         return self.call_torch_function(q, args, kwargs, node, st, ctx)
+
+    def self_attribute_test(self, name: str, sv: SelfV, attr: str, default: Optional[Value],
+                            node: cst.CSTNode) -> Value:
+        """``hasattr(self, "skip")`` / ``getattr(self, "skip", None)``: known when this path set it, or
+        when nothing could have (every attribute of the module is known)."""
+        if attr in sv.attrs:
+            return BoolV(TRUE) if name == "hasattr" else sv.attrs[attr]
+        known = self.class_attribute(sv.cls, attr)
+        if known is not UNKNOWN:
+            return BoolV(TRUE) if name == "hasattr" else known
+        if sv.complete and attr not in _MODULE_ATTRIBUTES:
+            if name == "hasattr":
+                return BoolV(FALSE)
+            return default if default is not None else UNKNOWN
+        return UNKNOWN if name == "getattr" else BoolV(AtomC(self.code(node)))
 
     def call_builtin(self, name: str, args: List[Value]) -> Value:
         polys = [L.as_poly(a) for a in args]
@@ -1006,7 +1140,8 @@ class Interpreter:
         variants = [(e.self_v or self_v, e.facts, e.truths) for e in ends]
         return LayerV(L.Composite(anchor, variants))
 
-    def run_composite(self, layer: L.Composite, t: TensorV, st: State, ctx: Context) -> Value:
+    def run_composite(self, layer: L.Composite, t: TensorV, st: State, ctx: Context,
+                      extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None) -> Value:
         variants = layer.instance  # list of (SelfV, Facts, truths)
         if not variants or ctx.depth >= MAX_DEPTH:
             return UNKNOWN
@@ -1025,7 +1160,8 @@ class Interpreter:
                         merged.add_equal(Poly.atom(k), v)
                 merged.positive |= facts.positive
                 start = State({}, merged, {**st.truths, **truths}, self_v)
-                ends.extend(self.run_function(forward, [t], {}, start, inner, self_v, split=True))
+                ends.extend(self.run_function(forward, [t, *extra], dict(kwargs or {}), start, inner, self_v,
+                                              split=True))
         finally:
             self._in_progress.discard(id(forward))
         out = self.merge_into(st, ends, same_self=False)
@@ -1070,11 +1206,11 @@ class Interpreter:
                     if position + 1 < len(args):
                         return args[position + 1]
                     return default
-                layer = L._pool(n, short.startswith("max"), arg, node)
+                layer = L.build_pool(n, short.startswith("max"), arg, ctx.anchor or node, functional=True)
                 return layer.apply(x, self.flow(st, ctx))
             if short in (f"adaptive_avg_pool{n}d", f"adaptive_max_pool{n}d"):
                 size = args[1] if len(args) > 1 else kwargs.get("output_size")
-                sizes = L._optional_tuple(size, n)
+                sizes = L.optional_tuple(size, n)
                 ops = None if sizes is None else tuple(None if s is None else Resize(s) for s in sizes)
                 return L.SizeOps(node, n, ops).apply(x, self.flow(st, ctx))
         if short in ("interpolate", "upsample", "upsample_nearest", "upsample_bilinear"):
@@ -1119,6 +1255,24 @@ class Interpreter:
             return UNKNOWN
         if name in ("mean", "sum", "amax"):
             return self.reduce(t, args, kwargs, node)
+        if name == "permute":
+            return self.permute(t, args, node)
+        return UNKNOWN
+
+    def permute(self, t: TensorV, args: Sequence[Value], node: cst.CSTNode) -> Value:
+        """Channels to the end and back, as ConvNeXt blocks do around their Linear layers."""
+        order = args[0].items if len(args) == 1 and isinstance(args[0], TupleV) else args
+        perm = [L.as_poly(v) for v in order]
+        if t.flat or t.dims is None or any(p is None or p.value is None for p in perm):
+            return UNKNOWN
+        perm_values = [p.value for p in perm]  # type: ignore[union-attr]
+        n = len(t.dims) + 2
+        to_last = [0] + list(range(2, n)) + [1]
+        to_first = [0, n - 1] + list(range(1, n - 1))
+        if perm_values == to_last and not t.channels_last:
+            return t.derive(channels_last=True, history=t.history + (Step("other", node),))
+        if perm_values == to_first and t.channels_last:
+            return t.derive(channels_last=False, history=t.history + (Step("other", node),))
         return UNKNOWN
 
     def reduce(self, t: TensorV, args: Sequence[Value], kwargs: Dict[str, Value], node: cst.CSTNode) -> Value:
@@ -1227,6 +1381,8 @@ def assume(cond: Cond, truth: bool, st: State) -> None:
         if st.truths.get(cond.key, truth) != truth:
             st.facts.infeasible = True
         st.truths[cond.key] = truth
+        if cond.key.startswith(SHAPE_TEST):
+            st.shape_guarded = True  # the code looks at the shapes itself: its adds are not ours to judge
     elif isinstance(cond, NotC):
         assume(cond.part, not truth, st)
     elif isinstance(cond, (AndC, OrC)):
@@ -1260,6 +1416,18 @@ class NamedLayersV(Value):
     """``OrderedDict([("conv", layer), ...])``: the layers, in order, of an ``nn.Sequential``."""
 
     items: Tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class _Partial(Value):
+    """``functools.partial(nn.Conv2d, kernel_size=3)``."""
+
+    func: Value
+    args: Tuple[Value, ...]
+    kwargs: Dict[str, Value]
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 @dataclass(frozen=True)
@@ -1337,6 +1505,10 @@ _CMP_EVAL = {
 _NEGATED = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 
 _PURE_METHODS = {"count", "index", "copy", "get", "keys", "values", "items"}
+_MODULE_MUTATORS = {"append", "extend", "insert", "add_module", "register_module", "pop", "__setitem__",
+                    "__delitem__"}
+# attributes every nn.Module has (hasattr is true for them whatever the class sets)
+_MODULE_ATTRIBUTES = {"training", "forward", "_modules", "_parameters", "_buffers", "__class__", "__dict__"}
 
 _BUILTINS = {"super", "int", "max", "min", "tuple", "list", "len", "isinstance", "getattr", "range",
              "float", "round", "abs", "bool", "print", "setattr", "hasattr", "sum", "any", "all"}

@@ -101,6 +101,8 @@ class Norm(Layer):
     kind = "norm"
 
     def apply(self, t: TensorV, flow: Flow) -> Value:
+        if t.channels_last:
+            return UNKNOWN  # a channels-first norm on a permuted tensor: not modelled
         if self.channels is not None and not t.flat:
             flow.consume(self, t, self.channels, self.argument)
         return t.derive(history=t.history + (self.step(),))
@@ -127,6 +129,8 @@ class Conv(Layer):
                                  zip(self.kernel, self.stride, self.padding, self.dilation))
 
     def apply(self, t: TensorV, flow: Flow) -> Value:
+        if t.channels_last:
+            return UNKNOWN
         if self.in_channels is not None and not t.flat:
             flow.consume(self, t, self.in_channels, "in_channels")
         dims = t.with_rank(self.ndim)
@@ -194,8 +198,8 @@ class Linear(Layer):
     kind = "linear"
 
     def apply(self, t: TensorV, flow: Flow) -> Value:
-        if not t.flat:
-            return UNKNOWN  # a Linear on a feature map acts on its last dim: not modelled
+        if not (t.flat or t.channels_last):
+            return UNKNOWN  # a Linear on a feature map acts on its last dim (W): not modelled
         if self.in_features is not None:
             flow.consume(self, t, self.in_features, "in_features")
         return t.derive(channels=self.out_features, history=t.history + (self.step(),))
@@ -301,9 +305,9 @@ def _build(name: str, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bo
                 facts.mark_positive(ch)
             return Norm(node, ch, "num_features", n)
         if name in (f"MaxPool{n}d", f"AvgPool{n}d"):
-            return _pool(n, name.startswith("Max"), arg, node)
+            return build_pool(n, name.startswith("Max"), arg, node)
         if name in (f"AdaptiveAvgPool{n}d", f"AdaptiveMaxPool{n}d"):
-            sizes = _optional_tuple(arg("output_size", 0, None), n)
+            sizes = optional_tuple(arg("output_size", 0, None), n)
             ops = None if sizes is None else tuple(None if s is None else Resize(s) for s in sizes)
             return SizeOps(node, n, ops)
         if name in (f"ZeroPad{n}d", f"ReflectionPad{n}d", f"ReplicationPad{n}d", f"ConstantPad{n}d",
@@ -318,8 +322,8 @@ def _build(name: str, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bo
     if name == "GroupNorm":
         ch = as_poly(arg("num_channels", 1, None))
         return Norm(node, ch, "num_channels", None, as_poly(arg("num_groups", 0, None)))
-    if name == "LocalResponseNorm":
-        return Keep(node)
+    if name in ("LocalResponseNorm", "LayerNorm", "RMSNorm"):
+        return Keep(node)  # keep the shape (LayerNorm's normalized_shape is not checked)
     if name == "Flatten":
         start = as_poly(arg("start_dim", 0, IntV(ONE)))
         end = as_poly(arg("end_dim", 1, IntV(Poly.const(-1))))
@@ -374,14 +378,16 @@ def _conv(n: int, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bool, 
     return Conv(node, n, in_ch, out_ch, kernel, stride, padding, dilation, groups, call, direct)
 
 
-def _pool(n: int, is_max: bool, arg: Binder, node: cst.CSTNode) -> Pool:
+def build_pool(n: int, is_max: bool, arg: Binder, node: cst.CSTNode, functional: bool = False) -> Pool:
+    """``nn.MaxPool2d(...)``, or with ``functional`` ``F.max_pool2d(x, ...)``, whose positional order
+    differs: ``F.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)``."""
     kernel = as_tuple(arg("kernel_size", 0, None), n)
     raw_stride = arg("stride", 1, NONE)
     stride = kernel if raw_stride is NONE else as_tuple(raw_stride, n)
     padding = as_tuple(arg("padding", 2, IntV(ZERO)), n)
     if is_max:
         dilation = as_tuple(arg("dilation", 3, IntV(ONE)), n)
-        ceil = as_bool(arg("ceil_mode", 5, BoolV(ConstC(False))))
+        ceil = as_bool(arg("ceil_mode", 4 if functional else 5, BoolV(ConstC(False))))
     else:
         dilation = (ONE,) * n
         ceil = as_bool(arg("ceil_mode", 3, BoolV(ConstC(False))))
@@ -391,7 +397,7 @@ def _pool(n: int, is_max: bool, arg: Binder, node: cst.CSTNode) -> Pool:
     return Pool(node, n, windows, is_max)
 
 
-def _optional_tuple(value: Optional[Value], n: int) -> Optional[Tuple[Optional[Poly], ...]]:
+def optional_tuple(value: Optional[Value], n: int) -> Optional[Tuple[Optional[Poly], ...]]:
     """Adaptive pool sizes: an int, or a tuple whose items may be None (keep that dim)."""
     if isinstance(value, TupleV) and len(value.items) == n:
         out = []

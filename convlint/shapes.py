@@ -188,7 +188,25 @@ def compare_dims(a: Dim, b: Dim, facts: Facts, fix_conv_padding: bool = False) -
                 return DimComparison(Relation.DIFFER)
     if not all(p.value is not None for op in ops_a + ops_b for p in op.params()):
         return _compare_symbolic_strides(ops_a, ops_b, facts)
-    return _compare_by_sampling(ops_a, ops_b)
+    result = _compare_by_sampling(ops_a, ops_b)
+    if result.relation is Relation.SOMETIMES:
+        # name a failing size of the input itself, not of the point where the sides part
+        full_a = [op.resolved(facts) for op in a.ops]
+        full_b = [op.resolved(facts) for op in b.ops]
+        if fix_conv_padding:
+            full_a = [f for f in map(_fixed, full_a) if f is not None]
+            full_b = [f for f in map(_fixed, full_b) if f is not None]
+        example = _failing_input(full_a, full_b)
+        return DimComparison(Relation.SOMETIMES, example)
+    return result
+
+
+def _failing_input(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp]) -> Optional[int]:
+    for n in range(8, 1025):
+        x, y = _run(ops_a, n), _run(ops_b, n)
+        if x is not None and y is not None and x != y and 1 not in (x, y):
+            return n
+    return None
 
 
 def _compare_symbolic_strides(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp], facts: Facts) -> DimComparison:
@@ -301,27 +319,37 @@ def _compare_by_sampling(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp]) -> Di
 
 
 def render_dim(dim: Dim, label: str, facts: Facts) -> str:
-    """A readable formula of a size: ``H - 2``, ``(H - 1)//2 + 1``."""
-    text = label
-    delta = ZERO
+    """A readable formula of a size: ``H-2``, ``(H-1)//4 + 1``.
+
+    Floors compose, ``floor((floor((I + c) / d) + t) / s) = floor((I + c + t*d) / (d*s))``, so a chain
+    of windows is kept as ``(I + c)//d + e`` and printed once.
+    """
+    inner, c, d, e = label, ZERO, ONE, ZERO
     for op in (o.resolved(facts) for o in dim.ops):
-        if isinstance(op, Window) and op.s.value == 1 and not op.ceil:
-            delta = delta + op.p * Poly.const(2) - op.d * (op.k - ONE)
-            continue
-        if isinstance(op, Pad):
-            delta = delta + op.total
-            continue
-        text = _with_offset(text, delta)
-        delta = ZERO
         if isinstance(op, Window):
-            inner = _with_offset(text, op.p * Poly.const(2) - op.d * (op.k - ONE) - ONE)
-            div = "//" if not op.ceil else " ceildiv "
-            text = f"({inner}){div}{_atom(op.s)} + 1"
+            q = op.p * Poly.const(2) - op.d * (op.k - ONE) - ONE
+            if op.ceil:
+                q = q + op.s - ONE
+            if op.s.value == 1 and not op.ceil:
+                e = e + q + ONE
+                continue
+            c, d, e = c + (e + q) * d, d * op.s, ONE
+        elif isinstance(op, Pad):
+            e = e + op.total
         elif isinstance(op, Resize):
-            text = str(op.size)
+            inner, c, d, e = str(op.size), ZERO, ONE, ZERO
         elif isinstance(op, Scale):
-            text = f"({text})*{_atom(op.factor)}"
-    return _with_offset(text, delta)
+            inner, c, d, e = f"({_floor_text(inner, c, d, e)})*{_atom(op.factor)}", ZERO, ONE, ZERO
+    return _floor_text(inner, c, d, e)
+
+
+def _floor_text(inner: str, c: Poly, d: Poly, e: Poly) -> str:
+    if d.value == 1:
+        return _with_offset(inner, c + e)
+    if e.value is not None and d.value is not None:
+        c, e = c + e * d, ZERO  # (H-1)//2 + 1 reads better as (H+1)//2
+    numerator = _with_offset(inner, c)
+    return _with_offset(f"({numerator})//{_atom(d)}" if numerator != inner else f"{inner}//{_atom(d)}", e)
 
 
 def _atom(p: Poly) -> str:
@@ -332,11 +360,9 @@ def _atom(p: Poly) -> str:
 def _with_offset(text: str, delta: Poly) -> str:
     if not delta.terms:
         return text
-    if " " in text:
-        text = f"({text})"
     if delta.value is not None:
         v = delta.value
-        return f"{text}{'+' if v > 0 else '-'}{abs(v)}"
+        return f"{text} {'+' if v > 0 else '-'} {abs(v)}" if "//" in text else f"{text}{'+' if v > 0 else '-'}{abs(v)}"
     return f"{text} + {delta}"
 
 

@@ -86,9 +86,11 @@ class SelfV(Value):
     attrs: dict = field(default_factory=dict)
     # for subclasses of nn.Sequential: the layers handed to super().__init__ / add_module
     seq_layers: Optional[list] = None
+    complete: bool = True  # every attribute it has was set where this analysis saw it
 
     def copy(self) -> "SelfV":
-        return SelfV(self.cls, dict(self.attrs), None if self.seq_layers is None else list(self.seq_layers))
+        return SelfV(self.cls, dict(self.attrs), None if self.seq_layers is None else list(self.seq_layers),
+                     self.complete)
 
 
 @dataclass(frozen=True)
@@ -181,10 +183,11 @@ class TensorV(Value):
     flat: bool = False
     known_sizes: Tuple[Tuple[str, int], ...] = ()  # input sizes given by `input-size`
     rank_open: bool = False  # an input whose rank no layer has fixed yet (``dims`` is None)
+    channels_last: bool = False  # permuted to (N, *spatial, C), as ConvNeXt blocks do around Linears
 
     def with_rank(self, n: int) -> Optional[Tuple[Dim, ...]]:
         """The last ``n`` spatial dims, naming the input's dims when the rank was still open."""
-        if self.flat:
+        if self.flat or self.channels_last:
             return None
         if self.dims is None:
             if not self.rank_open:
@@ -196,7 +199,8 @@ class TensorV(Value):
 
     def derive(self, **changes: Any) -> "TensorV":
         fields = dict(root=self.root, channels=self.channels, dims=self.dims, history=self.history,
-                      flat=self.flat, known_sizes=self.known_sizes, rank_open=self.rank_open)
+                      flat=self.flat, known_sizes=self.known_sizes, rank_open=self.rank_open,
+                      channels_last=self.channels_last)
         if "dims" in changes or "flat" in changes:
             fields["rank_open"] = False
         fields.update(changes)

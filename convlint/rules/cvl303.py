@@ -54,7 +54,7 @@ class LinearAfterFlatten(Rule):
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         for use in analysis.channel_uses:
-            if use.argument != "in_features" or use.facts.infeasible:
+            if use.argument != "in_features" or not use.tensor.flat or use.facts.infeasible:
                 continue
             if not prove_unequal(use.expected, use.actual, use.facts):
                 continue
