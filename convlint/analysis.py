@@ -21,8 +21,10 @@ class Analysis:
     convs: List[ConvBuilt] = field(default_factory=list)
 
 
-def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]] = None) -> Analysis:
-    """Run every class, module-level function and statement of the file symbolically."""
+def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]] = None,
+            project=None, path: Optional[str] = None) -> Analysis:
+    """Run every class, module-level function and statement of the file symbolically; with a
+    ``project`` (the files checked together), imports of other files of it are followed."""
     result = Analysis(module)
 
     def emit(event: object) -> None:
@@ -33,7 +35,8 @@ def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]]
         elif isinstance(event, ConvBuilt):
             result.convs.append(event)
 
-    index = FileIndex(module)
+    module_name, is_package = project.module_of(path) if project is not None and path else (None, False)
+    index = FileIndex(module, module_name, is_package, project)
     interp = Interpreter(index, emit)
     for cls in index.classes:
         size = index.input_size(cls)

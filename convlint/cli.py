@@ -12,6 +12,7 @@ from . import __version__
 from . import config as config_mod
 from .confirm import DEFAULT_TIMEOUT, Confirmer, torch_available
 from .diagnostics import Diagnostic
+from .project import Project
 from .reproduce import program
 from .engine import INTERNAL_ERROR, Selection, check_bytes, check_path
 from .reporters import REPORTERS
@@ -205,20 +206,34 @@ def _ignored(rel: str, patterns: Sequence[str], is_dir: bool = False) -> bool:
     return False
 
 
+_PROJECT: Optional[Project] = None  # the files checked together, in each worker process
+
+
+def _init_worker(project: Optional[Project]) -> None:
+    global _PROJECT
+    _PROJECT = project
+
+
 def _check_one(job: Tuple[str, Selection, Optional[List[int]]]) -> List[Diagnostic]:
     path, selection, input_size = job
-    return check_path(path, path, selection, input_size)
+    return check_path(path, path, selection, input_size, _PROJECT)
 
 
 def iter_files(files: Sequence[str], selection: Selection, input_size: Optional[List[int]],
                jobs: int) -> Iterator[List[Diagnostic]]:
-    """Each file's diagnostics, in the order of ``files``, from ``jobs`` worker processes."""
+    """Each file's diagnostics, in the order of ``files``, from ``jobs`` worker processes. The files
+    form one project: an import of one by another is followed."""
     jobs = jobs or os.cpu_count() or 1
+    project = Project(files) if len(files) > 1 else None
     work = [(f, selection, input_size) for f in files]
     if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
-        yield from map(_check_one, work)
+        _init_worker(project)
+        try:
+            yield from map(_check_one, work)
+        finally:
+            _init_worker(None)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(project,)) as pool:
         yield from pool.map(_check_one, work, chunksize=max(1, len(work) // (jobs * 8)))
 
 

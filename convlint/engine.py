@@ -63,7 +63,8 @@ def decode(data: bytes) -> str:
 
 
 def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
-                input_size: Optional[Sequence[int]] = None) -> List[Diagnostic]:
+                input_size: Optional[Sequence[int]] = None, project=None,
+                real_path: Optional[str] = None) -> List[Diagnostic]:
     if len(data) > MAX_BYTES:
         return [_file_error(path, 1, 1, f"file too large to check ({len(data) // (1024 * 1024)} MB)")]
     try:
@@ -71,12 +72,13 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
     except (UnicodeDecodeError, LookupError) as exc:
         return [_file_error(path, 1, 1, f"cannot decode: {_reason(exc)}")]
     relevant = _RELEVANT.search(data) is not None
-    return check_source(source, path, selection, input_size, relevant)
+    return check_source(source, path, selection, input_size, relevant, project=project, real_path=real_path)
 
 
 def check_source(source: str, path: str, selection: Selection = Selection(),
                  input_size: Optional[Sequence[int]] = None, relevant: bool = True,
-                 noqa: bool = True, python_checked: bool = False) -> List[Diagnostic]:
+                 noqa: bool = True, python_checked: bool = False, project=None,
+                 real_path: Optional[str] = None) -> List[Diagnostic]:
     """Diagnostics of one file's source; ``noqa=False`` leaves ``# noqa`` to the caller (flake8),
     ``python_checked`` says Python's parser already accepted the source (flake8 hands us its tree)."""
     # Python's own parser first: its syntax errors say where they are (LibCST's are often a line
@@ -96,7 +98,7 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
     except Exception as exc:  # noqa: BLE001 - LibCST raises a few non-syntax errors on odd input
         return [_file_error(path, 1, 1, f"cannot parse: {exc}")]
     try:
-        analysis = analyse(module, source, input_size)
+        analysis = analyse(module, source, input_size, project, real_path or path)
     except RecursionError:
         return [_file_error(path, 1, 1, "cannot analyse: the code is nested too deeply")]
     except Exception as exc:  # noqa: BLE001 - one file's internal error must not stop the run
@@ -204,11 +206,11 @@ def _reason(exc: Exception) -> str:
 
 
 def check_path(path: str, display: Optional[str] = None, selection: Selection = Selection(),
-               input_size: Optional[Sequence[int]] = None) -> List[Diagnostic]:
+               input_size: Optional[Sequence[int]] = None, project=None) -> List[Diagnostic]:
     shown = display or path
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         return [_file_error(shown, 1, 1, f"cannot read: {exc.strerror or exc}")]
-    return check_bytes(data, shown, selection, input_size)
+    return check_bytes(data, shown, selection, input_size, project, path)

@@ -11,6 +11,7 @@ Nothing here imports or executes the analysed code: it reads the syntax tree onl
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -19,6 +20,7 @@ import libcst as cst
 from . import layers as L
 from .cstwalk import walk
 from .events import ChannelUse, ConvBuilt, ResidualAdd
+from .project import resolve_relative
 from .shapes import ONE, ZERO, Pad, Resize, Scale, Window
 from .symbolic import Facts, Poly, lower_bound, prove_nonzero
 from .values import (
@@ -28,8 +30,11 @@ from .values import (
 
 MAX_PATHS = 48      # live paths per function; more are dropped (fewer paths: fewer findings)
 MAX_DEPTH = 8       # nested helpers / module classes
+MAX_SPLIT = 3       # distinct results of a helper call that fork its caller
 CHANNEL_PREFIX = "C["  # channel symbols of forward inputs: learned from the first layer using them
 
+LAYER_NAME = re.compile(r"Conv[123]d|BatchNorm[123]d|GroupNorm|InstanceNorm[123]d|Linear|Sequential|"
+                        r"(Max|Avg)Pool[123]d")
 SHAPE_TEST = "shape-test:"  # the key prefix of conditions that compare tensor shapes
 INPUT_SIZE_RE = re.compile(r"convlint:\s*input-size\s*=\s*(\d+(?:\s*x\s*\d+)*)")
 
@@ -56,8 +61,10 @@ def dotted(node: cst.BaseExpression) -> Optional[str]:
 class FileIndex:
     """Top-level names of one file: imports (as torch qualified names), classes, functions, constants."""
 
-    def __init__(self, module: cst.Module):
+    def __init__(self, module: cst.Module, module_name: Optional[str] = None, is_package: bool = False,
+                 project=None):
         self.module = module
+        self.module_name, self.is_package, self.project = module_name, is_package, project
         self.names: Dict[str, Value] = {}
         self.constants: Dict[str, cst.BaseExpression] = {}
         self.star_torch_nn = False
@@ -100,9 +107,11 @@ class FileIndex:
                     top = name.split(".")[0]
                     into[top] = RefV(top)
         else:
-            if node.relative or node.module is None:
-                return
-            base = dotted(node.module)
+            base = dotted(node.module) if node.module is not None else None
+            if node.relative:
+                if self.module_name is None:
+                    return
+                base = resolve_relative(self.module_name, self.is_package, len(node.relative), base)
             if base is None:
                 return
             if isinstance(node.names, cst.ImportStar):
@@ -115,7 +124,10 @@ class FileIndex:
                     continue
                 local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) \
                     else name
-                into[local] = RefV(canonical(f"{base}.{name}"))
+                if self.project is not None and self.project.has_module(base):
+                    into[local] = ProjectRefV(base, name)  # a helper of another checked file
+                elif not node.relative:
+                    into[local] = RefV(canonical(f"{base}.{name}"))
 
     def input_size(self, cls: cst.ClassDef) -> Optional[Tuple[int, ...]]:
         comments = [line.comment.value for line in cls.leading_lines if line.comment]
@@ -141,6 +153,7 @@ class State:
     done: bool = False
     choices: Dict[int, bool] = field(default_factory=dict)  # `a if c else b` decided on this path
     shape_guarded: bool = False  # the path tested tensor shapes (`if out.shape == x.shape:`)
+    call_results: Dict[int, Value] = field(default_factory=dict)  # helper calls already run on this path
 
     def fork(self) -> "State":
         env, self_v = dict(self.env), self.self_v
@@ -149,7 +162,7 @@ class State:
             self_v = self.self_v.copy()
             env = {k: (self_v if v is self.self_v else v) for k, v in env.items()}
         return State(env, self.facts.copy(), dict(self.truths), self_v, self.returned, self.done,
-                     dict(self.choices), self.shape_guarded)
+                     dict(self.choices), self.shape_guarded, dict(self.call_results))
 
 
 @dataclass
@@ -162,14 +175,70 @@ class Context:
     owner: str = ""                        # prefix for symbols of unbound arguments in nested calls
 
 
+def _in_owner(node_of):
+    """Run the method in the file that defines the class or function it works on."""
+    def decorate(method):
+        def wrapper(self, *args, **kwargs):
+            node = node_of(args)
+            owner = self._owners.get(id(node)) if node is not None else None
+            if owner is None or owner is self.index:
+                return method(self, *args, **kwargs)
+            with self.within(node):
+                return method(self, *args, **kwargs)
+        wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+        return wrapper
+    return decorate
+
+
+def _composite_class(layer) -> Optional[cst.ClassDef]:
+    variants = getattr(layer, "instance", None)
+    return variants[0][0].cls if variants else None
+
+
 class Interpreter:
     def __init__(self, index: FileIndex, emit: Callable[[object], None]):
         self.index = index
         self.emit_event = emit
-        self._constant_cache: Dict[str, Value] = {}
+        self._owners: Dict[int, FileIndex] = {}  # class/function node -> the file that defines it
+        self._register(index)
+        self._constant_cache: Dict[Tuple[int, str], Value] = {}
         self._in_progress: set = set()
         self._code_cache: Dict[int, str] = {}
         self._havoc_nodes: Dict[int, List[cst.CSTNode]] = {}
+        self._strings: Dict[int, Value] = {}
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def _register(self, index: FileIndex) -> None:
+        for node in index.classes + index.functions:
+            self._owners[id(node)] = index
+
+    @contextmanager
+    def within(self, node: cst.CSTNode):
+        """Evaluate in the file that defines ``node`` (a helper or class of another checked file)."""
+        previous = self.index
+        self.index = self._owners.get(id(node), previous)
+        try:
+            yield
+        finally:
+            self.index = previous
+
+    def resolve_project(self, ref: "ProjectRefV", depth: int = 0) -> Value:
+        """``from .layers import create_conv2d``: the helper as the other file defines it."""
+        project = self.index.project
+        if project is None or depth > 8:
+            return UNKNOWN
+        index = project.index(ref.module)
+        if index is None:
+            submodule = f"{ref.module}.{ref.name}"
+            return UNKNOWN if not project.has_module(submodule) else UNKNOWN
+        self._register(index)
+        value = index.names.get(ref.name)
+        if isinstance(value, ProjectRefV):
+            return self.resolve_project(value, depth + 1)
+        if value is None:
+            return UNKNOWN
+        return value
 
     # --- public entry points --------------------------------------------------------------------
 
@@ -200,6 +269,11 @@ class Interpreter:
             self.run_function(forward, args, {}, fst, ctx, st.self_v, split=True, tensors=True)
 
     def analyse_function(self, fn: cst.FunctionDef) -> None:
+        """A module-level function on its own, for the layers it builds from its own numbers (a
+        function that names no layer has nothing to check there: its callers check its results)."""
+        if not any(isinstance(n, (cst.Name, cst.Attribute)) and LAYER_NAME.fullmatch(
+                n.value if isinstance(n, cst.Name) else n.attr.value) for n in walk(fn.body)):
+            return
         self.run_function(fn, [], {}, State({}, Facts(), {}), Context(), None, split=True)
 
     def analyse_statements(self, stmts: Sequence[cst.BaseStatement]) -> None:
@@ -222,6 +296,7 @@ class Interpreter:
 
     # --- classes --------------------------------------------------------------------------------
 
+    @_in_owner(lambda args: args[0])
     def class_kind(self, cls: cst.ClassDef, seen: Tuple[int, ...] = ()) -> Optional[str]:
         """"module" or "sequential" for torch module classes; None for anything else."""
         if id(cls) in seen:
@@ -239,6 +314,7 @@ class Interpreter:
                     return kind
         return None
 
+    @_in_owner(lambda args: args[0])
     def same_file_bases(self, cls: cst.ClassDef) -> List[cst.ClassDef]:
         out = []
         for base in cls.bases:
@@ -247,6 +323,7 @@ class Interpreter:
                 out.append(value.node)
         return out
 
+    @_in_owner(lambda args: args[0])
     def find_method(self, cls: cst.ClassDef, name: str, depth: int = 0) -> Optional[cst.FunctionDef]:
         if depth > 10:
             return None
@@ -259,6 +336,7 @@ class Interpreter:
                 return found
         return None
 
+    @_in_owner(lambda args: args[0])
     def class_attribute(self, cls: cst.ClassDef, name: str, depth: int = 0) -> Value:
         if depth > 10:
             return UNKNOWN
@@ -340,10 +418,17 @@ class Interpreter:
     def call_function(self, fn: FuncV, args: Sequence[Value], kwargs: Dict[str, Value], st: State,
                       ctx: Context, node: cst.Call) -> Value:
         """A helper or a method called from an expression: its paths merged into one value."""
+        ends = self.function_ends(fn, args, kwargs, st, ctx, node)
+        return UNKNOWN if ends is None else self.merge_into(st, ends)
+
+    @_in_owner(lambda args: args[0].node)
+    def function_ends(self, fn: FuncV, args: Sequence[Value], kwargs: Dict[str, Value], st: State,
+                      ctx: Context, node: cst.Call) -> Optional[List[State]]:
+        """The end states of a call's body (None: not followed)."""
         if ctx.depth >= MAX_DEPTH or id(fn.node) in self._in_progress:
-            return UNKNOWN
+            return None
         if fn.bound_self is None and _is_method(fn.node):
-            return UNKNOWN
+            return None
         inner = Context(ctx.depth + 1, ctx.anchor, ctx.report_adds, ctx.owner)
         if fn.bound_self is None and ctx.anchor is None:
             inner.anchor = node   # layers a module-level helper builds are reported at this call
@@ -352,10 +437,9 @@ class Interpreter:
             inner.owner = f"{fn.node.name.value}."
         self._in_progress.add(id(fn.node))
         try:
-            ends = self.run_function(fn.node, args, kwargs, st, inner, fn.bound_self, split=False)
+            return self.run_function(fn.node, args, kwargs, st, inner, fn.bound_self, split=False)
         finally:
             self._in_progress.discard(id(fn.node))
-        return self.merge_into(st, ends)
 
     def merge_into(self, st: State, ends: List[State], same_self: bool = True) -> Value:
         """The value of a call whose body ended in ``ends``; the caller's path learns what they all
@@ -406,7 +490,7 @@ class Interpreter:
 
     def exec_stmt(self, stmt: cst.BaseStatement, states: List[State], ctx: Context) -> List[State]:
         if isinstance(stmt, cst.SimpleStatementLine):
-            states = self.split_on_ifexp(stmt, states, ctx)
+            states = self.split_on_call(stmt, self.split_on_ifexp(stmt, states, ctx), ctx)
             out = []
             for st in states:
                 alive = True
@@ -441,18 +525,67 @@ class Interpreter:
             self.havoc(stmt, st)
         return states
 
+    def split_on_call(self, stmt: cst.SimpleStatementLine, states: List[State], ctx: Context) -> List[State]:
+        """``self.aa = create_aa(aa_layer, ...)``: a module-level helper whose paths give different
+        results forks the caller, each fork with the facts of the helper's path (``aa_layer`` falsy:
+        an ``nn.Identity``), instead of merging them into an unknown."""
+        if len(stmt.body) != 1:
+            return states
+        value = getattr(stmt.body[0], "value", None)
+        if not isinstance(value, cst.Call):
+            return states
+        out = []
+        for st in states:
+            quiet = Context(ctx.depth, ctx.anchor, ctx.report_adds, ctx.owner)
+            func = self.eval(value.func, st, quiet)
+            if not isinstance(func, FuncV) or func.bound_self is not None:
+                out.append(st)
+                continue
+            args, kwargs, starred = self.call_arguments(value, st, ctx)
+            ends = None if starred else self.function_ends(func, args, kwargs, st, ctx, value)
+            ends = [e for e in ends or () if not e.facts.infeasible]
+            results = [NONE if e.returned is None else e.returned for e in ends]
+            if len(ends) <= 1 or all(r == results[0] for r in results):
+                st.call_results[id(value)] = self.merge_into(st, ends) if ends else UNKNOWN
+                out.append(st)
+                continue
+            # one path per distinct known result (with the facts of a helper path that gives it); the
+            # unknown results share one path; too many results are not worth the paths
+            distinct: List[Tuple[Value, State]] = []
+            for end, result in zip(ends, results):
+                if result is not UNKNOWN and not any(r == result for r, _ in distinct):
+                    distinct.append((result, end))
+            if len(distinct) > MAX_SPLIT:
+                st.call_results[id(value)] = UNKNOWN
+                out.append(st)
+                continue
+            for result, end in distinct:
+                path = st.fork()
+                path.facts, path.truths = end.facts.copy(), {**path.truths, **end.truths}
+                path.call_results[id(value)] = result
+                out.append(path)
+            if any(r is UNKNOWN for r in results):
+                st.call_results[id(value)] = UNKNOWN
+                out.append(st)
+        return out
+
     def split_on_ifexp(self, stmt: cst.SimpleStatementLine, states: List[State], ctx: Context) -> List[State]:
         """``x = a if cond else b`` (or ``return ...``) with an undecided ``cond`` forks like an ``if``."""
         if len(stmt.body) != 1:
             return states
         value = getattr(stmt.body[0], "value", None)
-        if not isinstance(value, cst.IfExp):
+        if isinstance(value, cst.BooleanOperation) and isinstance(stmt.body[0], (cst.Assign, cst.AnnAssign)):
+            test = value.left  # `a or b` is `a if a else b`; `a and b` is `b if a else a`
+        elif isinstance(value, cst.IfExp):
+            test = value.test
+        else:
             return states
         out = []
         for st in states:
-            cond = self.to_cond(self.eval(value.test, st, Context(ctx.depth, ctx.anchor, False, ctx.owner)),
-                                value.test)
-            if decide(cond, st) is not None:
+            cond = self.to_cond(self.eval(test, st, Context(ctx.depth, ctx.anchor, False, ctx.owner)), test)
+            verdict = decide(cond, st)
+            if verdict is not None:
+                st.choices[id(value)] = verdict
                 out.append(st)
                 continue
             other = st.fork()
@@ -642,17 +775,19 @@ class Interpreter:
         if name in st.env:
             return st.env[name]
         if name in self.index.names:
-            return self.index.names[name]
+            value = self.index.names[name]
+            return self.resolve_project(value) if isinstance(value, ProjectRefV) else value
         if name in self.index.constants:
-            if name not in self._constant_cache:
-                if name in self._in_progress:
+            key = (id(self.index), name)
+            if key not in self._constant_cache:
+                if key in self._in_progress:
                     return UNKNOWN
-                self._in_progress.add(name)
+                self._in_progress.add(key)
                 try:
-                    self._constant_cache[name] = self.eval_static(self.index.constants[name])
+                    self._constant_cache[key] = self.eval_static(self.index.constants[name])
                 finally:
-                    self._in_progress.discard(name)
-            return self._constant_cache[name]
+                    self._in_progress.discard(key)
+            return self._constant_cache[key]
         if name == "True":
             return BoolV(TRUE)
         if name == "False":
@@ -672,10 +807,15 @@ class Interpreter:
             except ValueError:
                 return UNKNOWN
         if isinstance(node, cst.SimpleString):
-            try:
-                return StrV(node.evaluated_value if isinstance(node.evaluated_value, str) else "")
-            except Exception:  # noqa: BLE001 - odd string prefixes
-                return UNKNOWN
+            value = self._strings.get(id(node))
+            if value is None:
+                try:  # evaluated_value runs ast.literal_eval: once per string node
+                    text = node.evaluated_value
+                    value = StrV(text) if isinstance(text, str) else UNKNOWN
+                except Exception:  # noqa: BLE001 - odd string prefixes
+                    value = UNKNOWN
+                self._strings[id(node)] = value
+            return value
         if isinstance(node, cst.Name):
             return self.lookup(node.value, st)
         if isinstance(node, cst.Attribute):
@@ -696,6 +836,9 @@ class Interpreter:
                 return value
             return UNKNOWN
         if isinstance(node, cst.BooleanOperation):
+            if id(node) in st.choices:  # a value `a or b` whose `a` this path decided
+                pick_left = st.choices[id(node)] == isinstance(node.operator, cst.Or)
+                return self.eval(node.left if pick_left else node.right, st, ctx)
             left = self.to_cond(self.eval(node.left, st, ctx), node.left)
             right = self.to_cond(self.eval(node.right, st, ctx), node.right)
             return BoolV(AndC((left, right)) if isinstance(node.operator, cst.And) else OrC((left, right)))
@@ -731,8 +874,16 @@ class Interpreter:
             value = self.eval(node.value, st, ctx)
             self.assign(node.target, value, st)
             return value
-        if isinstance(node, cst.ConcatenatedString):
-            return UNKNOWN
+        if isinstance(node, cst.Dict):
+            items: Dict[str, Value] = {}
+            for el in node.elements:
+                if not isinstance(el, cst.DictElement):
+                    return UNKNOWN
+                key = self.eval(el.key, st, ctx)
+                if not isinstance(key, StrV):
+                    return UNKNOWN
+                items[key.text] = self.eval(el.value, st, ctx)
+            return DictV(items)
         return UNKNOWN
 
     def attribute(self, base: Value, attr: str, st: State) -> Value:
@@ -918,26 +1069,35 @@ class Interpreter:
                     return self.mutate_list(receiver, node, st, ctx)
                 if isinstance(current, LayerV) and node.func.attr.value in _MODULE_MUTATORS:
                     return self.mutate_module(receiver, current, node, st, ctx)
+        if id(node) in st.call_results:
+            return st.call_results.pop(id(node))
         func = self.eval(node.func, st, ctx)
         if func is UNKNOWN or isinstance(func, ParamV):
             return UNKNOWN
+        args, kwargs, starred = self.call_arguments(node, st, ctx)
+        return self.apply_callable(func, args, kwargs, starred, node, st, ctx)
+
+    def call_arguments(self, node: cst.Call, st: State, ctx: Context) -> Tuple[List[Value], Dict[str, Value], bool]:
+        """Positional and keyword values; ``starred`` when ``*args``/``**kw`` hide some."""
         args: List[Value] = []
         kwargs: Dict[str, Value] = {}
         starred = False
         for arg in node.args:
             if arg.star:
-                starred = True
                 value = self.eval(arg.value, st, ctx)
                 if arg.star == "*" and isinstance(value, TupleV):
                     args.extend(value.items)
-                    starred = False if not any(a.star == "**" for a in node.args) else True
+                elif arg.star == "**" and isinstance(value, DictV):
+                    kwargs.update(value.items)  # `**dd` with dd = {"device": device, "dtype": dtype}
+                else:
+                    starred = True
                 continue
             value = self.eval(arg.value, st, ctx)
             if arg.keyword is not None:
                 kwargs[arg.keyword.value] = value
             else:
                 args.append(value)
-        return self.apply_callable(func, args, kwargs, starred, node, st, ctx)
+        return args, kwargs, starred
 
     def apply_callable(self, func: Value, args: List[Value], kwargs: Dict[str, Value], starred: bool,
                        node: cst.Call, st: State, ctx: Context) -> Value:
@@ -1047,6 +1207,8 @@ class Interpreter:
         if q in ("builtins.hasattr", "builtins.getattr") and len(args) >= 2 and isinstance(args[0], SelfV) \
                 and isinstance(args[1], StrV):
             return self.self_attribute_test(q[9:], args[0], args[1].text, args[2] if len(args) > 2 else None, node)
+        if q == "builtins.dict" and not starred:
+            return self.call_dict(args, kwargs)
         if q.startswith("builtins."):
             return self.call_builtin(q[9:], args)
         if q == "collections.OrderedDict" and len(args) == 1 and isinstance(args[0], TupleV):
@@ -1078,6 +1240,13 @@ class Interpreter:
             return IntV(Poly.const(max(values) if name == "max" else min(values)))  # type: ignore[type-var]
         if name in ("tuple", "list") and len(args) == 1 and isinstance(args[0], TupleV):
             return args[0]
+        return UNKNOWN
+
+    def call_dict(self, args: List[Value], kwargs: Dict[str, Value]) -> Value:
+        if not args:
+            return DictV(dict(kwargs))
+        if len(args) == 1 and isinstance(args[0], DictV):
+            return DictV({**args[0].items, **kwargs})
         return UNKNOWN
 
     def build(self, name: str, args: List[Value], kwargs: Dict[str, Value], node: cst.Call, st: State,
@@ -1115,6 +1284,7 @@ class Interpreter:
         root = f"seq{id(seq)}"
         seq.apply(TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None, rank_open=True), self.flow(probe, ctx))
 
+    @_in_owner(lambda args: args[0])
     def instantiate(self, cls: cst.ClassDef, args: List[Value], kwargs: Dict[str, Value], node: cst.Call,
                     st: State, ctx: Context) -> Value:
         kind = self.class_kind(cls)
@@ -1140,6 +1310,7 @@ class Interpreter:
         variants = [(e.self_v or self_v, e.facts, e.truths) for e in ends]
         return LayerV(L.Composite(anchor, variants))
 
+    @_in_owner(lambda args: _composite_class(args[0]))
     def run_composite(self, layer: L.Composite, t: TensorV, st: State, ctx: Context,
                       extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None) -> Value:
         variants = layer.instance  # list of (SelfV, Facts, truths)
@@ -1419,6 +1590,24 @@ class NamedLayersV(Value):
 
 
 @dataclass(frozen=True)
+class DictV(Value):
+    """A dict of string keys (``dd = {"device": device, "dtype": dtype}``), for ``**dd``."""
+
+    items: Dict[str, Value]
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+@dataclass(frozen=True)
+class ProjectRefV(Value):
+    """A name imported from another file of the checked tree, resolved when used."""
+
+    module: str
+    name: str
+
+
+@dataclass(frozen=True)
 class _Partial(Value):
     """``functools.partial(nn.Conv2d, kernel_size=3)``."""
 
@@ -1510,7 +1699,7 @@ _MODULE_MUTATORS = {"append", "extend", "insert", "add_module", "register_module
 # attributes every nn.Module has (hasattr is true for them whatever the class sets)
 _MODULE_ATTRIBUTES = {"training", "forward", "_modules", "_parameters", "_buffers", "__class__", "__dict__"}
 
-_BUILTINS = {"super", "int", "max", "min", "tuple", "list", "len", "isinstance", "getattr", "range",
+_BUILTINS = {"super", "dict", "int", "max", "min", "tuple", "list", "len", "isinstance", "getattr", "range",
              "float", "round", "abs", "bool", "print", "setattr", "hasattr", "sum", "any", "all"}
 
 _KEEP_FUNCTIONS = {

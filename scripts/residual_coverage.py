@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from convlint.analysis import analyse  # noqa: E402
 from convlint.engine import decode  # noqa: E402
+from convlint.project import Project  # noqa: E402
 
 
 class _AddFinder(cst.CSTVisitor):
@@ -61,7 +62,7 @@ def _literal(*nodes) -> bool:
     return any(isinstance(n, (cst.Integer, cst.Float, cst.SimpleString)) for n in nodes)
 
 
-def classify(path: str):
+def classify(path: str, project=None):
     with open(path, "rb") as fh:
         source = decode(fh.read())
     module = cst.parse_module(source)
@@ -69,7 +70,7 @@ def classify(path: str):
     module.visit(finder)
     if not finder.adds:
         return []
-    analysis = analyse(module, source)
+    analysis = analyse(module, source, None, project, path)
     status = {}
     for event in analysis.residual_adds:
         a, b = event.left, event.right
@@ -93,6 +94,8 @@ def main() -> int:
     args = parser.parse_args()
     per_package = collections.defaultdict(collections.Counter)
     per_file = {}
+    all_files = [os.path.join(d, f) for d, _, fs in os.walk(args.corpus) for f in fs if f.endswith(".py")]
+    project = Project(all_files)  # as `convlint check CORPUS` sees it: imports inside it are followed
     for dirpath, dirnames, filenames in os.walk(args.corpus):
         dirnames.sort()
         for name in sorted(filenames):
@@ -102,7 +105,7 @@ def main() -> int:
             rel = os.path.relpath(path, args.corpus)
             package = rel.split(os.sep)[0]
             try:
-                verdicts = classify(path)
+                verdicts = classify(path, project)
             except Exception as exc:  # noqa: BLE001 - a survey reports, it does not stop
                 print(f"{rel}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 continue

@@ -1,0 +1,98 @@
+"""Project mode: the files checked together, so that an import resolving inside them is followed.
+
+``from .layers import get_padding`` or ``from timm.layers import create_conv2d`` reaches a helper in
+another file of the checked tree; that file is parsed (once per process, kept in a small cache) and
+its helpers and classes are understood like the checking file's own. Imports that do not resolve
+inside the tree stay unknown.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Dict, Iterable, Optional, Tuple
+
+import libcst as cst
+
+CACHE_SIZE = 64
+
+
+class Project:
+    """Module names of the checked files (``timm.layers.padding`` -> its path)."""
+
+    def __init__(self, files: Iterable[str]):
+        self.paths: Dict[str, str] = {}
+        self.names: Dict[str, Tuple[str, bool]] = {}  # path -> (module name, is a package __init__)
+        for path in files:
+            name, is_package = module_name(path)
+            if name:
+                self.paths.setdefault(name, os.path.abspath(path))
+                self.names[os.path.abspath(path)] = (name, is_package)
+        self._cache: "OrderedDict[str, Optional[object]]" = OrderedDict()
+
+    def module_of(self, path: str) -> Tuple[Optional[str], bool]:
+        return self.names.get(os.path.abspath(path), (None, False))
+
+    def has_module(self, name: str) -> bool:
+        return name in self.paths
+
+    def index(self, name: str):
+        """The ``FileIndex`` of a module of the tree (None when absent or unreadable)."""
+        from .engine import decode
+        from .interpreter import FileIndex
+
+        if name in self._cache:
+            self._cache.move_to_end(name)
+            return self._cache[name]
+        path = self.paths.get(name)
+        index = None
+        if path is not None:
+            try:
+                with open(path, "rb") as fh:
+                    module = cst.parse_module(decode(fh.read()))
+                index = FileIndex(module, name, path.endswith("__init__.py"), self)
+            except Exception:  # noqa: BLE001 - an unreadable helper file is an unknown helper
+                index = None
+        self._cache[name] = index
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return index
+
+    def __getstate__(self):
+        return {"paths": self.paths, "names": self.names}
+
+    def __setstate__(self, state) -> None:
+        self.paths, self.names = state["paths"], state["names"]
+        self._cache = OrderedDict()
+
+
+def module_name(path: str) -> Tuple[Optional[str], bool]:
+    """``a/b/c.py`` is ``b.c`` when ``b/`` is a package and ``a/`` is not."""
+    path = os.path.abspath(path)
+    directory, filename = os.path.split(path)
+    if not filename.endswith(".py"):
+        return None, False
+    stem = filename[:-3]
+    is_package = stem == "__init__"
+    parts = [] if is_package else [stem]
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        directory, package = os.path.split(directory)
+        if not package.isidentifier():
+            break
+        parts.insert(0, package)
+    if not parts or not all(p.isidentifier() for p in parts):
+        return None, is_package
+    return ".".join(parts), is_package
+
+
+def resolve_relative(current: str, is_package: bool, level: int, target: Optional[str]) -> Optional[str]:
+    """The absolute module of ``from ..x import y`` written in module ``current``."""
+    parts = current.split(".")
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        if level - 1 > len(parts):
+            return None
+        parts = parts[:len(parts) - (level - 1)]
+    if target:
+        parts = parts + target.split(".")
+    return ".".join(parts) if parts else None
