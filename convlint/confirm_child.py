@@ -16,10 +16,19 @@ LAYERS = {f"{kind}{n}d" for kind in ("Conv", "BatchNorm", "InstanceNorm", "MaxPo
 
 def _build(nn, layer):
     name, args = layer
+    args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()}
+    if name == "Permute":  # x.permute(...) as a layer, for channels-last blocks
+        return _permute(nn, args["dims"])
     if name not in LAYERS:
         raise ValueError(f"not a reproducer layer: {name}")
-    args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()}
     return getattr(nn, name)(**args)
+
+
+def _permute(nn, dims):
+    class Permute(nn.Module):
+        def forward(self, x):
+            return x.permute(*dims)
+    return Permute()
 
 
 def run(spec, torch, nn) -> dict:

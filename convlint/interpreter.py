@@ -31,6 +31,7 @@ from .values import (
 MAX_PATHS = 48      # live paths per function; more are dropped (fewer paths: fewer findings)
 MAX_DEPTH = 8       # nested helpers / module classes
 MAX_SPLIT = 3       # distinct results of a helper call that fork its caller
+MAX_UNROLL = 32     # items of a loop that is run once per item
 CHANNEL_PREFIX = "C["  # channel symbols of forward inputs: learned from the first layer using them
 
 LAYER_NAME = re.compile(r"Conv[123]d|BatchNorm[123]d|GroupNorm|InstanceNorm[123]d|Linear|Sequential|"
@@ -314,6 +315,18 @@ class Interpreter:
                     return kind
         return None
 
+    def torch_layer_base(self, cls: cst.ClassDef, depth: int = 0) -> Optional[str]:
+        """The torch layer a class only renames (no __init__, forward or other method of its own)."""
+        if depth > 8 or any(isinstance(stmt, cst.FunctionDef) for stmt in cls.body.body) or len(cls.bases) != 1:
+            return None
+        with self.within(cls):
+            base = self.eval_static(cls.bases[0].value)
+        if isinstance(base, RefV) and _is_layer_class(base.qualname) and base.qualname not in _TORCH_BASES:
+            return base.qualname
+        if isinstance(base, ClassV):
+            return self.torch_layer_base(base.node, depth + 1)
+        return None
+
     @_in_owner(lambda args: args[0])
     def same_file_bases(self, cls: cst.ClassDef) -> List[cst.ClassDef]:
         out = []
@@ -505,13 +518,17 @@ class Interpreter:
             return out
         if isinstance(stmt, cst.If):
             return self.exec_if(stmt, states, ctx)
-        if isinstance(stmt, (cst.For, cst.While)):
+        if isinstance(stmt, cst.For):
+            return self.exec_for(stmt, states, ctx)
+        if isinstance(stmt, cst.While):
             for st in states:
                 self.havoc(stmt, st)
             return states
         if isinstance(stmt, cst.With):
             return self.exec_block(stmt.body.body, states, ctx)
         if isinstance(stmt, cst.Try):
+            if stmt.handlers:  # the code catches what its body may raise: its adds are not ours to judge
+                ctx = Context(ctx.depth, ctx.anchor, False, ctx.owner)
             return self.exec_block(stmt.body.body, states, ctx)
         if isinstance(stmt, cst.FunctionDef):
             for st in states:
@@ -596,6 +613,48 @@ class Interpreter:
                     out.append(path)
         return out
 
+    def exec_for(self, stmt: cst.For, states: List[State], ctx: Context) -> List[State]:
+        """A loop over a known, short sequence (a list of layers, a ModuleList, ``range(4)``) runs once
+        per item; any other loop forgets what its body sets."""
+        out: List[State] = []
+        simple = stmt.orelse is None and not any(isinstance(n, (cst.Break, cst.Continue, cst.Return, cst.Yield))
+                                                 for n in self.loop_nodes(stmt))
+        for st in states:
+            items = self.loop_items(stmt.iter, st, ctx) if simple else None
+            if items is None:
+                self.havoc(stmt, st)
+                out.append(st)
+                continue
+            paths = [st]
+            for item in items:
+                live = [p for p in paths if not p.done]
+                for p in live:
+                    self.assign(stmt.target, item, p)
+                paths = [p for p in paths if p.done] + self.exec_block(stmt.body.body, live, ctx)
+                if len(paths) > MAX_PATHS:
+                    paths = paths[:MAX_PATHS]
+            out.extend(paths)
+        return out
+
+    def loop_nodes(self, stmt: cst.For) -> List[cst.CSTNode]:
+        nodes = self._havoc_nodes.get(-id(stmt))
+        if nodes is None:
+            nodes = self._havoc_nodes[-id(stmt)] = [n for n in walk(stmt.body)
+                                                   if isinstance(n, (cst.Break, cst.Continue, cst.Return, cst.Yield))]
+        return nodes
+
+    def loop_items(self, node: cst.BaseExpression, st: State, ctx: Context) -> Optional[Sequence[Value]]:
+        value = self.eval(node, st, Context(ctx.depth, ctx.anchor, False, ctx.owner))
+        items: Optional[Sequence[Value]] = None
+        if isinstance(value, TupleV):
+            items = value.items
+        elif isinstance(value, LayerV) and isinstance(value.layer, (L.ModuleList, L.Sequential)):
+            layers = value.layer.items if isinstance(value.layer, L.ModuleList) else value.layer.layers
+            items = [LayerV(x) for x in layers]
+        elif isinstance(value, _Range):
+            items = [IntV(Poly.const(i)) for i in range(*value.bounds)]
+        return items if items is not None and len(items) <= MAX_UNROLL else None
+
     def exec_if(self, stmt: cst.If, states: List[State], ctx: Context) -> List[State]:
         out: List[State] = []
         for st in states:
@@ -672,15 +731,7 @@ class Interpreter:
         elif isinstance(target, cst.Attribute):
             base = self.eval(target.value, st, Context(report_adds=False))
             if isinstance(base, SelfV):
-                name = target.attr.value
-                if base.seq_layers is not None and isinstance(value, LayerV):
-                    # an nn.Sequential subclass runs its registered modules in the order they were set
-                    previous = base.attrs.get(name)
-                    if isinstance(previous, LayerV) and previous.layer in base.seq_layers:
-                        base.seq_layers[base.seq_layers.index(previous.layer)] = value.layer
-                    else:
-                        base.seq_layers.append(value.layer)
-                base.attrs[name] = value
+                self.assign_self(base, target.attr.value, value)
         elif isinstance(target, cst.Subscript):
             self.replace_item(target, value, st)
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -694,6 +745,16 @@ class Interpreter:
                     self.assign(el.value, UNKNOWN, st)
                     continue
                 self.assign(el.value, items[i] if items else UNKNOWN, st)
+
+    def assign_self(self, base: SelfV, name: str, value: Value) -> None:
+        if base.seq_layers is not None and isinstance(value, LayerV):
+            # an nn.Sequential subclass runs its registered modules in the order they were set
+            previous = base.attrs.get(name)
+            if isinstance(previous, LayerV) and previous.layer in base.seq_layers:
+                base.seq_layers[base.seq_layers.index(previous.layer)] = value.layer
+            else:
+                base.seq_layers.append(value.layer)
+        base.attrs[name] = value
 
     def replace_item(self, target: cst.Subscript, value: Optional[Value], st: State) -> None:
         """``layers[3] = conv`` (or ``del layers[-1]`` with ``value`` None) on a list or a Sequential;
@@ -892,6 +953,8 @@ class Interpreter:
         if isinstance(base, SelfV):
             if attr in base.attrs:
                 return base.attrs[attr]
+            if attr == "__class__":
+                return ClassV(base.cls)
             if attr in ("add_module", "register_module"):
                 return _SelfMethod(base, attr)
             value = self.class_attribute(base.cls, attr)
@@ -912,6 +975,12 @@ class Interpreter:
             if attr == "shape":
                 return ShapeV(base)
             return _TensorMethod(base, attr)
+        if isinstance(base, LayerV):
+            return layer_attribute(base.layer, attr)
+        if isinstance(base, DictV) and attr in base.items:  # a namespace-like config
+            return base.items[attr]
+        if isinstance(base, ParamV) and not attr.startswith("__"):
+            return ParamV(f"{base.name}.{attr}")  # `cfg.width`: unknown, but the same at every read
         return UNKNOWN
 
     def subscript(self, node: cst.Subscript, st: State, ctx: Context) -> Value:
@@ -919,12 +988,20 @@ class Interpreter:
         if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
             return UNKNOWN
         index = self.eval(node.slice[0].slice.value, st, ctx)
+        if isinstance(base, DictV) and isinstance(index, StrV):
+            return base.items.get(index.text, UNKNOWN)
+        if isinstance(base, ParamV) and isinstance(index, StrV):
+            return ParamV(f"{base.name}[{index.text!r}]")  # `cfg["width"]`
         i = L.as_poly(index)
         if i is None or i.value is None:
             return UNKNOWN
         k = i.value
         if isinstance(base, TupleV) and -len(base.items) <= k < len(base.items):
             return base.items[k]
+        if isinstance(base, LayerV) and isinstance(base.layer, L.ModuleList):
+            items = base.layer.items
+            if -len(items) <= k < len(items):
+                return LayerV(items[k])
         if isinstance(base, ShapeV):
             return self.tensor_size(base.tensor, k)
         if isinstance(base, LayerV) and isinstance(base.layer, L.Sequential):
@@ -959,6 +1036,8 @@ class Interpreter:
                 cond = self.is_none(left, left_node)
             elif left is NONE:
                 cond = self.is_none(right, right_node)
+            elif isinstance(left, (RefV, ClassV)) and isinstance(right, (RefV, ClassV)):
+                cond = ConstC(left == right)  # `type(self.short) is nn.Identity`
             else:
                 cond = AtomC(self.code(whole))
             return NotC(cond) if negate else cond
@@ -970,6 +1049,14 @@ class Interpreter:
                 return NotC(cond) if negate else cond
             return AtomC(self.code(whole))
         sym = _CMP_OPS.get(type(op))
+        if sym in ("==", "!=") and isinstance(left, TupleV) and isinstance(right, TupleV):
+            # `self.conv.stride == (1, 1)`: element by element
+            if len(left.items) != len(right.items):
+                return ConstC(sym == "!=")
+            parts = tuple(self.compare(cst.Equal(), a, b, left_node, right_node, whole)
+                          for a, b in zip(left.items, right.items))
+            both = AndC(parts) if parts else TRUE
+            return both if sym == "==" else NotC(both)
         if isinstance(left, ShapeV) or isinstance(right, ShapeV) or (
                 (left is UNKNOWN or right is UNKNOWN) and re.search(r"\.shape\b|\.size\(", self.code(whole))):
             return AtomC(SHAPE_TEST + self.code(whole))
@@ -1197,6 +1284,11 @@ class Interpreter:
                 return LayerV(L.Opaque(ctx.anchor or node))
             if name == "Sequential":
                 return LayerV(self.sequential(args, node, st, ctx))
+            if name == "ModuleList" and not kwargs and len(args) <= 1:
+                items = args[0].items if args and isinstance(args[0], TupleV) else (() if not args else None)
+                if items is not None and all(isinstance(v, LayerV) for v in items):
+                    return LayerV(L.ModuleList(ctx.anchor or node, [v.layer for v in items]))  # type: ignore
+                return UNKNOWN
             if name in ("ModuleList", "ModuleDict", "ParameterList", "Parameter"):
                 return UNKNOWN
             return LayerV(self.build(name, args, kwargs, node, st, ctx))
@@ -1209,6 +1301,22 @@ class Interpreter:
             return self.self_attribute_test(q[9:], args[0], args[1].text, args[2] if len(args) > 2 else None, node)
         if q == "builtins.dict" and not starred:
             return self.call_dict(args, kwargs)
+        if q == "builtins.isinstance" and len(args) == 2:
+            verdict = is_instance(args[0], args[1])
+            return BoolV(AtomC(self.code(node)) if verdict is None else ConstC(verdict))
+        if q == "builtins.type" and len(args) == 1:
+            if isinstance(args[0], SelfV):
+                return ClassV(args[0].cls)
+            if isinstance(args[0], LayerV) and args[0].layer.torch_name:
+                return RefV(f"torch.nn.{args[0].layer.torch_name}")
+            return UNKNOWN
+        if q == "builtins.setattr" and len(args) == 3 and isinstance(args[0], SelfV) and isinstance(args[1], StrV):
+            self.assign_self(args[0], args[1].text, args[2])
+            return NONE
+        if q in ("torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential") and args:
+            if q.endswith("checkpoint"):
+                return self.apply_callable(args[0], list(args[1:]), {}, starred, node, st, ctx)
+            return UNKNOWN
         if q.startswith("builtins."):
             return self.call_builtin(q[9:], args)
         if q == "collections.OrderedDict" and len(args) == 1 and isinstance(args[0], TupleV):
@@ -1233,6 +1341,16 @@ class Interpreter:
 
     def call_builtin(self, name: str, args: List[Value]) -> Value:
         polys = [L.as_poly(a) for a in args]
+        if name == "range" and 1 <= len(args) <= 3 and all(p is not None and p.value is not None for p in polys):
+            bounds = tuple(p.value for p in polys)  # type: ignore[union-attr]
+            if len(bounds) < 3 or bounds[2] != 0:
+                return _Range(bounds)  # type: ignore[arg-type]
+        if name == "len" and len(args) == 1 and isinstance(args[0], TupleV):
+            return IntV(Poly.const(len(args[0].items)))
+        if name == "enumerate" and len(args) == 1 and isinstance(args[0], TupleV):
+            return TupleV(tuple(TupleV((IntV(Poly.const(i)), v)) for i, v in enumerate(args[0].items)))
+        if name == "zip" and args and all(isinstance(a, TupleV) for a in args):
+            return TupleV(tuple(TupleV(group) for group in zip(*(a.items for a in args))))  # type: ignore
         if name == "int" and len(args) == 1 and polys[0] is not None:
             return args[0]
         if name in ("max", "min") and len(args) >= 2 and all(p is not None and p.value is not None for p in polys):
@@ -1289,6 +1407,9 @@ class Interpreter:
                     st: State, ctx: Context) -> Value:
         kind = self.class_kind(cls)
         anchor = ctx.anchor or node
+        base = self.torch_layer_base(cls)
+        if base is not None:  # `class MyConv(nn.Conv2d): pass` builds an nn.Conv2d
+            return self.call_ref(base, args, kwargs, False, node, st, ctx)
         if kind is None or ctx.depth >= MAX_DEPTH or id(cls) in self._in_progress:
             return LayerV(L.Opaque(anchor))
         inner = Context(ctx.depth + 1, anchor, False, f"{cls.name.value}.")
@@ -1441,9 +1562,9 @@ class Interpreter:
         to_last = [0] + list(range(2, n)) + [1]
         to_first = [0, n - 1] + list(range(1, n - 1))
         if perm_values == to_last and not t.channels_last:
-            return t.derive(channels_last=True, history=t.history + (Step("other", node),))
+            return t.derive(channels_last=True, history=t.history + (Step("permute", node, tuple(perm_values)),))
         if perm_values == to_first and t.channels_last:
-            return t.derive(channels_last=False, history=t.history + (Step("other", node),))
+            return t.derive(channels_last=False, history=t.history + (Step("permute", node, tuple(perm_values)),))
         return UNKNOWN
 
     def reduce(self, t: TensorV, args: Sequence[Value], kwargs: Dict[str, Value], node: cst.CSTNode) -> Value:
@@ -1590,6 +1711,48 @@ class NamedLayersV(Value):
 
 
 @dataclass(frozen=True)
+class _Range(Value):
+    bounds: Tuple[int, ...]
+
+
+def is_instance(value: Value, cls: Value) -> Optional[bool]:
+    """``isinstance(self.short, nn.Identity)`` for a layer convlint built, when it can tell."""
+    classes = cls.items if isinstance(cls, TupleV) else (cls,)
+    if not isinstance(value, LayerV) or not value.layer.torch_name:
+        return None
+    if not all(isinstance(c, RefV) for c in classes):
+        return None
+    names = {c.qualname for c in classes}  # type: ignore[union-attr]
+    if "torch.nn.Module" in names or f"torch.nn.{value.layer.torch_name}" in names:
+        return True
+    # a torch class by name that is not the layer's own: false unless it could be a base class
+    return False if all(_is_layer_class(n) and n not in _TORCH_BASES for n in names) else None
+
+
+_TORCH_BASES = {"torch.nn.Module", "torch.nn.Sequential"}
+
+
+def layer_attribute(layer, attr: str) -> Value:
+    """``self.conv.stride``, ``self.conv.out_channels``: the numbers the layer was built with."""
+    def tup(polys):
+        return UNKNOWN if polys is None else TupleV(tuple(IntV(p) for p in polys))
+    if isinstance(layer, L.Conv):
+        if attr in ("in_channels", "out_channels", "groups"):
+            p = getattr(layer, attr)
+            return UNKNOWN if p is None else IntV(p)
+        if attr in ("stride", "kernel_size", "dilation"):
+            return tup(getattr(layer, {"kernel_size": "kernel"}.get(attr, attr)))
+        if attr == "padding":
+            return StrV(layer.padding) if isinstance(layer.padding, str) else tup(layer.padding)
+    if isinstance(layer, L.Norm) and attr in ("num_features", "num_channels") and layer.channels is not None:
+        return IntV(layer.channels)
+    if isinstance(layer, L.Linear) and attr in ("in_features", "out_features"):
+        p = getattr(layer, attr)
+        return UNKNOWN if p is None else IntV(p)
+    return UNKNOWN
+
+
+@dataclass(frozen=True)
 class DictV(Value):
     """A dict of string keys (``dd = {"device": device, "dtype": dtype}``), for ``**dd``."""
 
@@ -1699,7 +1862,7 @@ _MODULE_MUTATORS = {"append", "extend", "insert", "add_module", "register_module
 # attributes every nn.Module has (hasattr is true for them whatever the class sets)
 _MODULE_ATTRIBUTES = {"training", "forward", "_modules", "_parameters", "_buffers", "__class__", "__dict__"}
 
-_BUILTINS = {"super", "dict", "int", "max", "min", "tuple", "list", "len", "isinstance", "getattr", "range",
+_BUILTINS = {"super", "dict", "type", "enumerate", "zip", "int", "max", "min", "tuple", "list", "len", "isinstance", "getattr", "range",
              "float", "round", "abs", "bool", "print", "setattr", "hasattr", "sum", "any", "all"}
 
 _KEEP_FUNCTIONS = {

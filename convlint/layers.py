@@ -220,6 +220,35 @@ class Sequential(Layer):
 
 
 @dataclass(eq=False)
+class PixelShuffle(Layer):
+    """``PixelShuffle(r)``: C*r*r channels to C, H,W times r (``PixelUnshuffle`` the other way)."""
+
+    factor: Poly = ONE
+    up: bool = True
+    kind = "pool"
+
+    def apply(self, t: TensorV, flow: Flow) -> Value:
+        dims = t.with_rank(2)
+        if dims is None or t.channels is None:
+            return UNKNOWN
+        square = self.factor * self.factor
+        if self.up:
+            channels = t.channels.floordiv(square)
+            new_dims = tuple(d.then(Scale(self.factor)) for d in dims)
+        else:
+            channels = t.channels * square
+            new_dims = tuple(d.then(Window(self.factor, self.factor, ZERO)) for d in dims)
+        return t.derive(channels=channels, dims=new_dims, history=t.history + (self.step(),))
+
+
+@dataclass(eq=False)
+class ModuleList(Layer):
+    """``nn.ModuleList([...])`` of known layers: indexed or iterated, never called itself."""
+
+    items: List[Layer] = field(default_factory=list)
+
+
+@dataclass(eq=False)
 class Composite(Layer):
     """An instance of a module class of the same file: applied by running its ``forward``."""
 
@@ -324,6 +353,9 @@ def _build(name: str, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bo
         return Norm(node, ch, "num_channels", None, as_poly(arg("num_groups", 0, None)))
     if name in ("LocalResponseNorm", "LayerNorm", "RMSNorm"):
         return Keep(node)  # keep the shape (LayerNorm's normalized_shape is not checked)
+    if name in ("PixelShuffle", "PixelUnshuffle"):
+        factor = as_poly(arg("upscale_factor" if name == "PixelShuffle" else "downscale_factor", 0, None))
+        return PixelShuffle(node, factor, name == "PixelShuffle") if factor is not None else Opaque(node)
     if name == "Flatten":
         start = as_poly(arg("start_dim", 0, IntV(ONE)))
         end = as_poly(arg("end_dim", 1, IntV(Poly.const(-1))))

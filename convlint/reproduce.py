@@ -83,6 +83,8 @@ def _template(step: Step, ndim: int) -> Optional[Template]:
         return ("Linear", {"in_features": layer.in_features, "out_features": layer.out_features})
     if isinstance(layer, L.Flatten) or (layer is None and step.kind == "flatten"):
         return ("Flatten", {})
+    if step.kind == "permute":
+        return ("Permute", {"dims": tuple(step.layer)})
     if isinstance(layer, L.Keep) or (layer is None and step.kind == "keep"):
         return None
     if isinstance(layer, L.Sequential):
@@ -216,7 +218,13 @@ def _out_channels(layers: Sequence[Tuple[str, dict]], channels: int) -> int:
 def _simulate(layers: Sequence[Tuple[str, dict]], size: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
     """The spatial size after ``layers`` (torch's formulas), or None where a layer would refuse it."""
     dims = tuple(size)
+    channels_last = False
     for name, args in layers:
+        if name == "Permute":
+            channels_last = not channels_last
+            continue
+        if name == "Linear" and channels_last:
+            continue
         if name.startswith(("Conv", "MaxPool", "AvgPool")):
             n = len(dims)
             k, st, p = args["kernel_size"], args["stride"], args["padding"]
@@ -424,6 +432,8 @@ def conv_build_spec(built: ConvBuilt, check: Callable[[dict], bool]) -> Optional
 
 def _layer_code(layer: Sequence) -> str:
     name, args = layer
+    if name == "Permute":
+        return f"Permute{tuple(args['dims'])}"
     parts = [f"{k}={v!r}" for k, v in args.items()]
     return f"nn.{name}({', '.join(parts)})"
 
@@ -438,6 +448,9 @@ def _sequential(layers: Sequence) -> str:
 def program(spec: dict) -> str:
     """The reproducer as a Python program (what ``--explain-confirm`` prints)."""
     lines = ["import torch", "from torch import nn", ""]
+    if "Permute" in repr(spec):
+        lines += ["", "class Permute(nn.Module):", "    def __init__(self, *dims):", "        super().__init__()",
+                  "        self.dims = dims", "", "    def forward(self, x):", "        return x.permute(*self.dims)", ""]
     if spec["op"] == "build":
         lines.append(_layer_code(spec["layer"]))
         return "\n".join(lines) + "\n"

@@ -315,6 +315,10 @@ def decide_divisible(value: Poly, divisor: Poly, facts: Facts) -> Optional[bool]
         (dm, dc), = divisor.terms.items()
         if dc != 0 and all(_monomial_divides(dm, m) and c % dc == 0 for m, c in value.terms.items()):
             return True
+    # 0 < value < divisor: `Conv2d(c, 2 * c, groups=2 * c)`
+    low, gap = lower_bound(value, facts), lower_bound(divisor - value, facts)
+    if low is not None and low > 0 and gap is not None and gap > 0:
+        return False
     return None
 
 

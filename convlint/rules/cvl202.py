@@ -4,7 +4,6 @@ from typing import Iterable, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
-from .. import layers as L
 from ..shapes import Relation
 from ._residual_text import sides_text
 from ..reproduce import residual_spec
@@ -58,14 +57,9 @@ class ShortcutNeedsStride(Rule):
             else:
                 example = f" (e.g. {fixed.example})" if fixed.example else ""
                 message = f"branch and shortcut sizes differ for some input sizes{example}: {sides_text(shapes)}"
-                if any(_floor_pool(s) for s in shapes.shortcut_steps):
-                    message += f"; use ceil_mode=True in the shortcut's pool, or a 1x1 conv{stride_text}"
+
                 yield Finding(self.code, message, shapes.add.node, "warning", subject=shapes)
 
     def reproducer(self, subject) -> Optional[dict]:
         return residual_spec(subject, "sizes")
 
-
-def _floor_pool(step) -> bool:
-    layer = step.layer
-    return isinstance(layer, L.Pool) and layer.windows is not None and not layer.windows[0].ceil
