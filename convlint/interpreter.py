@@ -32,6 +32,13 @@ MAX_PATHS = 48      # live paths per function; more are dropped (fewer paths: fe
 MAX_DEPTH = 8       # nested helpers / module classes
 MAX_SPLIT = 3       # distinct results of a helper call that fork its caller
 MAX_UNROLL = 32     # items of a loop that is run once per item
+STEP_BUDGET = 20000  # statements run per class or function analysed: a linter must not stall on one file
+
+
+class _OutOfBudget(Exception):
+    pass
+
+
 CHANNEL_PREFIX = "C["  # channel symbols of forward inputs: learned from the first layer using them
 
 LAYER_NAME = re.compile(r"Conv[123]d|BatchNorm[123]d|GroupNorm|InstanceNorm[123]d|Linear|Sequential|"
@@ -207,6 +214,7 @@ class Interpreter:
         self._code_cache: Dict[int, str] = {}
         self._havoc_nodes: Dict[int, List[cst.CSTNode]] = {}
         self._strings: Dict[int, Value] = {}
+        self._steps = 0
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -244,6 +252,15 @@ class Interpreter:
     # --- public entry points --------------------------------------------------------------------
 
     def analyse_class(self, cls: cst.ClassDef, input_size: Optional[Tuple[int, ...]] = None) -> None:
+        """Run one class: its ``__init__`` paths, then ``forward`` on each (within the step budget:
+        what was found before it ran out stands, the rest stays unknown)."""
+        self._steps = 0
+        try:
+            self._analyse_class(cls, input_size)
+        except _OutOfBudget:
+            pass
+
+    def _analyse_class(self, cls: cst.ClassDef, input_size: Optional[Tuple[int, ...]] = None) -> None:
         ctx = Context()
         init = self.find_method(cls, "__init__")
         base_kind = self.class_kind(cls)
@@ -275,10 +292,19 @@ class Interpreter:
         if not any(isinstance(n, (cst.Name, cst.Attribute)) and LAYER_NAME.fullmatch(
                 n.value if isinstance(n, cst.Name) else n.attr.value) for n in walk(fn.body)):
             return
-        self.run_function(fn, [], {}, State({}, Facts(), {}), Context(), None, split=True)
+        self._steps = 0
+        try:
+            self.run_function(fn, [], {}, State({}, Facts(), {}), Context(), None, split=True)
+        except _OutOfBudget:
+            pass
 
     def analyse_statements(self, stmts: Sequence[cst.BaseStatement]) -> None:
-        self.exec_block(stmts, [State({}, Facts(), {})], Context())
+        self._steps = 0
+        try:
+            self.exec_block(stmts, [State({}, Facts(), {})], Context())
+        except _OutOfBudget:
+            pass
+
 
     def forward_inputs(self, forward: cst.FunctionDef, input_size: Optional[Tuple[int, ...]]) -> List[Value]:
         args: List[Value] = []
@@ -502,7 +528,10 @@ class Interpreter:
         return states
 
     def exec_stmt(self, stmt: cst.BaseStatement, states: List[State], ctx: Context) -> List[State]:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        self._steps += len(states)
+        if self._steps > STEP_BUDGET:
+            raise _OutOfBudget
+        if type(stmt) is cst.SimpleStatementLine:
             states = self.split_on_call(stmt, self.split_on_ifexp(stmt, states, ctx), ctx)
             out = []
             for st in states:
@@ -686,36 +715,37 @@ class Interpreter:
 
     def exec_small(self, small: cst.BaseSmallStatement, st: State, ctx: Context) -> bool:
         """Run one small statement; False when the path ends in an exception."""
-        if isinstance(small, cst.Assign):
+        t = type(small)
+        if t is cst.Assign:
             value = self.eval(small.value, st, ctx)
             for target in small.targets:
                 self.assign(target.target, value, st)
-        elif isinstance(small, cst.AnnAssign):
+        elif t is cst.AnnAssign:
             if small.value is not None:
                 self.assign(small.target, self.eval(small.value, st, ctx), st)
-        elif isinstance(small, cst.AugAssign):
+        elif t is cst.AugAssign:
             left = self.eval(small.target, st, ctx)
             right = self.eval(small.value, st, ctx)
             op = _AUG_OPS.get(type(small.operator))
             value = self.binop(op, left, right, small, st, ctx) if op else UNKNOWN
             self.assign(small.target, value, st)
-        elif isinstance(small, cst.Expr):
+        elif t is cst.Expr:
             if not isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):  # docstrings
                 self.eval(small.value, st, ctx)
-        elif isinstance(small, cst.Return):
+        elif t is cst.Return:
             st.returned = NONE if small.value is None else self.eval(small.value, st, ctx)
             st.done = True
-        elif isinstance(small, cst.Raise):
+        elif t is cst.Raise:
             return False
-        elif isinstance(small, cst.Assert):
+        elif t is cst.Assert:
             cond = self.to_cond(self.eval(small.test, st, ctx), small.test)
             if decide(cond, st) is False:
                 return False
             assume(cond, True, st)
             return not st.facts.infeasible
-        elif isinstance(small, (cst.Import, cst.ImportFrom)):
+        elif t is cst.Import or t is cst.ImportFrom:
             self.index.add_import(small, st.env)
-        elif isinstance(small, cst.Del):
+        elif t is cst.Del:
             for t in _targets(small.target):
                 if isinstance(t, cst.Subscript):
                     self.replace_item(t, None, st)
@@ -862,12 +892,19 @@ class Interpreter:
         return UNKNOWN
 
     def eval(self, node: cst.BaseExpression, st: State, ctx: Context) -> Value:
-        if isinstance(node, cst.Integer):
+        t = type(node)  # exact types: isinstance against LibCST's ABCs is slow on this hot path
+        if t is cst.Name:
+            return self.lookup(node.value, st)
+        if t is cst.Attribute:
+            return self.attribute(self.eval(node.value, st, ctx), node.attr.value, st)
+        if t is cst.Call:
+            return self.call(node, st, ctx)
+        if t is cst.Integer:
             try:
                 return IntV(Poly.const(int(node.value.replace("_", ""), 0)))
             except ValueError:
                 return UNKNOWN
-        if isinstance(node, cst.SimpleString):
+        if t is cst.SimpleString:
             value = self._strings.get(id(node))
             if value is None:
                 try:  # evaluated_value runs ast.literal_eval: once per string node
@@ -877,16 +914,12 @@ class Interpreter:
                     value = UNKNOWN
                 self._strings[id(node)] = value
             return value
-        if isinstance(node, cst.Name):
-            return self.lookup(node.value, st)
-        if isinstance(node, cst.Attribute):
-            return self.attribute(self.eval(node.value, st, ctx), node.attr.value, st)
-        if isinstance(node, cst.BinaryOperation):
+        if t is cst.BinaryOperation:
             op = _BIN_OPS.get(type(node.operator))
             if op is None:
                 return UNKNOWN
             return self.binop(op, self.eval(node.left, st, ctx), self.eval(node.right, st, ctx), node, st, ctx)
-        if isinstance(node, cst.UnaryOperation):
+        if t is cst.UnaryOperation:
             value = self.eval(node.expression, st, ctx)
             if isinstance(node.operator, cst.Not):
                 return BoolV(NotC(self.to_cond(value, node.expression)))
@@ -896,16 +929,16 @@ class Interpreter:
             if isinstance(node.operator, cst.Plus):
                 return value
             return UNKNOWN
-        if isinstance(node, cst.BooleanOperation):
+        if t is cst.BooleanOperation:
             if id(node) in st.choices:  # a value `a or b` whose `a` this path decided
                 pick_left = st.choices[id(node)] == isinstance(node.operator, cst.Or)
                 return self.eval(node.left if pick_left else node.right, st, ctx)
             left = self.to_cond(self.eval(node.left, st, ctx), node.left)
             right = self.to_cond(self.eval(node.right, st, ctx), node.right)
             return BoolV(AndC((left, right)) if isinstance(node.operator, cst.And) else OrC((left, right)))
-        if isinstance(node, cst.Comparison):
+        if t is cst.Comparison:
             return BoolV(self.comparison(node, st, ctx))
-        if isinstance(node, (cst.Tuple, cst.List)):
+        if t is cst.Tuple or t is cst.List:
             items = []
             for el in node.elements:
                 if isinstance(el, cst.StarredElement):
@@ -916,11 +949,9 @@ class Interpreter:
                     return UNKNOWN
                 items.append(self.eval(el.value, st, ctx))
             return TupleV(tuple(items))
-        if isinstance(node, cst.Call):
-            return self.call(node, st, ctx)
-        if isinstance(node, cst.Subscript):
+        if t is cst.Subscript:
             return self.subscript(node, st, ctx)
-        if isinstance(node, cst.IfExp):
+        if t is cst.IfExp:
             if id(node) in st.choices:
                 return self.eval(node.body if st.choices[id(node)] else node.orelse, st, ctx)
             cond = self.to_cond(self.eval(node.test, st, ctx), node.test)
@@ -931,11 +962,11 @@ class Interpreter:
                 return self.eval(node.orelse, st, ctx)
             a, b = self.eval(node.body, st, ctx), self.eval(node.orelse, st, ctx)
             return a if a == b else UNKNOWN
-        if isinstance(node, cst.NamedExpr):
+        if t is cst.NamedExpr:
             value = self.eval(node.value, st, ctx)
             self.assign(node.target, value, st)
             return value
-        if isinstance(node, cst.Dict):
+        if t is cst.Dict:
             items: Dict[str, Value] = {}
             for el in node.elements:
                 if not isinstance(el, cst.DictElement):
