@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Time convlint and its anchors on the corpus, as whole processes, and print medians and ratios.
+
+Run through bench/run.sh, which prepares the environments this expects.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+PARSE = """
+import sys, os, {mod}
+n = 0
+for d, _, fs in os.walk(sys.argv[1]):
+    for f in fs:
+        if f.endswith('.py'):
+            src = open(os.path.join(d, f), encoding='utf-8', errors='replace').read()
+            try:
+                {call}
+            except Exception:
+                pass
+            n += 1
+"""
+
+
+def timed(cmd, runs, stdin_path=None):
+    """(median seconds, peak RSS MB of the children) over ``runs`` runs."""
+    times, peak = [], 0.0
+    for _ in range(runs):
+        start = time.perf_counter()
+        with open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb") as fh:
+            subprocess.run(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    return statistics.median(times), peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--bench-dir", required=True)
+    args = parser.parse_args()
+    py = sys.executable
+    plain = os.path.join(args.bench_dir, "plain", "bin")
+    full = os.path.dirname(py)
+    corpus, runs = args.corpus, args.runs
+    resnet = os.path.join(corpus, "torchvision", "models", "resnet.py")
+    rows = {}
+
+    def row(name, cmd, stdin=None, n=runs):
+        secs, mem = timed(cmd, n, stdin)
+        rows[name] = secs
+        print(f"| {name} | {secs:.2f} | {mem:.0f} |", flush=True)
+
+    print(f"corpus: {corpus}, {runs} runs each, medians (whole processes, this machine: {os.cpu_count()} cores)\n")
+    print("| command | seconds | peak RSS of a child (MB) |\n|---|---|---|")
+    row("ast.parse, every file", [py, "-c", PARSE.format(mod="ast", call="ast.parse(src)"), corpus])
+    row("libcst.parse_module, every file",
+        [py, "-c", PARSE.format(mod="libcst", call="libcst.parse_module(src)"), corpus])
+    row("convlint check --no-confirm -j 1", [os.path.join(full, "convlint"), "check", "--no-confirm", "-j", "1", corpus])
+    row("convlint check --no-confirm (all cores)", [os.path.join(full, "convlint"), "check", "--no-confirm", corpus])
+    row("convlint check, second run (no cache)", [os.path.join(full, "convlint"), "check", "--no-confirm", corpus])
+    if shutil.which("torchfix", path=full):
+        row("torchfix (TorchFix CLI)", [os.path.join(full, "torchfix"), corpus], n=1)
+    row("flake8 --select=F, without convlint", [os.path.join(plain, "flake8"), "--select=F", corpus])
+    row("flake8 --select=F, with convlint installed", [os.path.join(full, "flake8"), "--select=F", corpus])
+    row("editor: convlint check - < resnet.py",
+        [os.path.join(full, "convlint"), "check", "--no-confirm", "-", "--stdin-filename", "resnet.py"], resnet)
+    row("editor: flake8 - < resnet.py", [os.path.join(plain, "flake8"), "-"], resnet)
+
+    def ratio(a, b):
+        return f"{rows[a] / rows[b]:.2f}x" if a in rows and b in rows and rows[b] else "n/a"
+
+    print("\n| ratio | value | target |\n|---|---|---|")
+    print(f"| convlint -j1 / LibCST parse-only | {ratio('convlint check --no-confirm -j 1', 'libcst.parse_module, every file')} | <= 1.0x |")
+    print(f"| convlint -j1 / TorchFix | {ratio('convlint check --no-confirm -j 1', 'torchfix (TorchFix CLI)')} | <= 0.2x |")
+    print(f"| flake8 with / without convlint | {ratio('flake8 --select=F, with convlint installed', 'flake8 --select=F, without convlint')} | <= 1.5x |")
+    print(f"| editor check / flake8 - | {ratio('editor: convlint check - < resnet.py', 'editor: flake8 - < resnet.py')} | <= 2x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
