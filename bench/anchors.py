@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -67,8 +66,9 @@ def main() -> int:
     row("convlint check --no-confirm -j 1", [os.path.join(full, "convlint"), "check", "--no-confirm", "-j", "1", corpus])
     row("convlint check --no-confirm (all cores)", [os.path.join(full, "convlint"), "check", "--no-confirm", corpus])
     row("convlint check, second run (no cache)", [os.path.join(full, "convlint"), "check", "--no-confirm", corpus])
-    if shutil.which("torchfix", path=full):
-        row("torchfix (TorchFix CLI)", [os.path.join(full, "torchfix"), corpus], n=1)
+    torchfix = os.path.join(args.bench_dir, "torchfix", "bin", "torchfix")
+    if os.path.exists(torchfix):
+        row("torchfix (TorchFix CLI)", [torchfix, corpus], n=1)
     row("flake8 --select=F, without convlint", [os.path.join(plain, "flake8"), "--select=F", corpus])
     row("flake8 --select=F, with convlint installed", [os.path.join(full, "flake8"), "--select=F", corpus])
     row("editor: convlint check - < resnet.py",

@@ -22,9 +22,14 @@ fi
 if [[ ! -x $BENCH_DIR/full/bin/convlint ]]; then
   python3 -m venv "$BENCH_DIR/full"
   "$BENCH_DIR/full/bin/pip" install -q flake8 . >&2
-  # TorchFix, the closest anchor (a LibCST flake8 plugin for PyTorch); its own venv-free console script
-  "$BENCH_DIR/full/bin/pip" install -q torchfix >&2 || echo "torchfix not installable: skipped" >&2
 fi
+# TorchFix, the closest anchor (a LibCST flake8 plugin for PyTorch), in a venv of its own: flake8 runs
+# every installed plugin, so beside convlint it would be counted in "flake8 with convlint"
+if [[ ! -x $BENCH_DIR/torchfix/bin/torchfix ]]; then
+  python3 -m venv "$BENCH_DIR/torchfix"
+  "$BENCH_DIR/torchfix/bin/pip" install -q torchfix >&2 || echo "torchfix not installable: skipped" >&2
+fi
+"$BENCH_DIR/full/bin/pip" uninstall -q -y torchfix >/dev/null 2>&1 || true
 "$BENCH_DIR/full/bin/pip" install -q --no-deps --force-reinstall . >&2  # this checkout
 
 exec "$BENCH_DIR/full/bin/python" bench/anchors.py --corpus "$CORPUS" --runs "$RUNS" --bench-dir "$BENCH_DIR"

@@ -37,6 +37,8 @@ def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]]
 
     module_name, is_package = project.module_of(path) if project is not None and path else (None, False)
     index = FileIndex(module, module_name, is_package, project)
+    if project is not None and module_name:
+        project.remember(module_name, index)  # a later import of this file reuses this parse
     interp = Interpreter(index, emit)
     for cls in index.classes:
         size = index.input_size(cls)

@@ -13,7 +13,7 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import libcst as cst
 
-CACHE_SIZE = 64
+CACHE_SIZE = 64  # parsed files kept per process
 
 
 class Project:
@@ -34,6 +34,12 @@ class Project:
 
     def has_module(self, name: str) -> bool:
         return name in self.paths
+
+    def remember(self, name: str, index) -> None:
+        self._cache[name] = index
+        self._cache.move_to_end(name)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
 
     def index(self, name: str):
         """The ``FileIndex`` of a module of the tree (None when absent or unreadable)."""

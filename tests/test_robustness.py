@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import codecs
 import os
-import resource
+import re
 import socket
 import stat
 import subprocess
@@ -32,6 +32,12 @@ from typing import List, Optional, Sequence
 import pytest
 
 from conftest import ROOT
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+needs_rlimit = pytest.mark.skipif(resource is None, reason="needs resource.setrlimit to cap the child's memory")
 
 # --------------------------------------------------------------------------------------------------
 # the neighbour: a known-bad model checked in every run, whose diagnostic must survive the bad file
@@ -96,7 +102,7 @@ def run_check(cwd: Path, *paths: str, timeout: float = 60, env: Optional[dict] =
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "convlint", "check", "--no-confirm", *paths], cwd=str(cwd),
                           capture_output=True, timeout=timeout, env=environment,
-                          preexec_fn=limit_memory if memory_limit else None)
+                          preexec_fn=limit_memory if memory_limit and resource else None)
     return Run(proc, time.monotonic() - start)
 
 
@@ -107,11 +113,16 @@ def assert_survived(run: Run, expected_exit: Sequence[int] = (1,)) -> None:
     assert any(line.startswith(NEIGHBOUR_LINE) for line in run.stdout.splitlines()), run
 
 
-def assert_one_cvl001(run: Run, name: str, line: int = 1, column: int = 1, message: str = "") -> str:
-    """Exactly one diagnostic for ``name``: CVL001 at ``line``:``column`` whose message starts with ``message``."""
+def assert_one_cvl001(run: Run, name: str, line: Optional[int] = 1, column: Optional[int] = 1,
+                      message: str = "") -> str:
+    """Exactly one diagnostic for ``name``: CVL001 at ``line``:``column`` (anywhere when None) whose
+    message starts with ``message``."""
     lines = run.lines_for(name)
     assert len(lines) == 1, run
-    assert lines[0].startswith(f"{name}:{line}:{column}: CVL001 {message}"), run
+    if line is None:
+        assert re.match(rf"{re.escape(name)}:\d+:\d+: CVL001 {re.escape(message)}", lines[0]), run
+    else:
+        assert lines[0].startswith(f"{name}:{line}:{column}: CVL001 {message}"), run
     return lines[0]
 
 
@@ -328,8 +339,9 @@ def test_too_large_message_gives_the_real_size(tmp_path: Path):
     assert_one_cvl001(run, "huge.py", 1, 1, "file too large to check (50 MB)")
 
 
+@needs_rlimit
 @pytest.mark.xfail(strict=True, reason="convlint bug: a module just under MAX_BYTES (10 MB) is parsed whole by "
-                                       "LibCST, about 1 GB of memory and 25 s per MB: under a 4 GB address-space "
+                                       "LibCST, about 1 GB of memory and 25 s per MB: under a 2 GB address-space "
                                        "limit the native parser aborts (SIGABRT, whole run lost); without one it "
                                        "takes ~4 min and ~10 GB")
 def test_module_just_under_the_size_limit_in_bounded_time_and_memory(tmp_path: Path):
@@ -338,7 +350,7 @@ def test_module_just_under_the_size_limit_in_bounded_time_and_memory(tmp_path: P
     assert MAX_BYTES - 128 * 1024 < len(text.encode()) < MAX_BYTES
     (tmp_path / "almost_too_large.py").write_text(text)
     try:
-        run = run_check(tmp_path, "almost_too_large.py", timeout=60, memory_limit=4 * 1024 ** 3)
+        run = run_check(tmp_path, "almost_too_large.py", timeout=60, memory_limit=2 * 1024 ** 3)
     except subprocess.TimeoutExpired:
         pytest.fail("convlint ran for over 60 s on a 10 MB module")
     assert_survived(run)
@@ -389,7 +401,10 @@ def test_symlink_loop(tmp_path: Path):
 def test_unix_socket_named_like_a_python_file(tmp_path: Path):
     server = socket.socket(socket.AF_UNIX)
     try:
-        server.bind(str(tmp_path / "socket.py"))
+        try:
+            server.bind(str(tmp_path / "socket.py"))
+        except OSError as exc:  # e.g. a temporary folder path longer than sun_path allows
+            pytest.skip(f"cannot bind a Unix socket there: {exc}")
         run = run_check(tmp_path, "socket.py")
     finally:
         server.close()
@@ -403,7 +418,7 @@ def test_unix_socket_named_like_a_python_file(tmp_path: Path):
 def test_fifo_named_like_a_python_file(tmp_path: Path):
     os.mkfifo(tmp_path / "pipe.py")
     try:
-        run = run_check(tmp_path, "pipe.py", timeout=15)
+        run = run_check(tmp_path, "pipe.py", timeout=5)
     except subprocess.TimeoutExpired:
         pytest.fail("convlint hung on a FIFO")
     assert_survived(run)
@@ -450,7 +465,7 @@ def test_python_3_9_to_3_12_syntax(tmp_path: Path, name: str):
     try:
         libcst.parse_module(text)
     except Exception:  # noqa: BLE001 - Python accepts, LibCST cannot: one CVL001 line, no crash
-        assert_one_cvl001(run, "modern.py", message="")
+        assert_one_cvl001(run, "modern.py", None, None, "cannot parse")
         return
     assert_bug_found(run, "modern.py", text)
 
@@ -527,13 +542,14 @@ def test_project_import_of_a_deeply_nested_helper(tmp_path: Path):
     assert_one_cvl001(run, "helpers.py", 1, 1, "")
 
 
+@needs_rlimit
 @pytest.mark.xfail(strict=True, reason="convlint bug: project.Project.index reads and parses an imported "
                                        "sibling file of any size (no MAX_BYTES check): a 12 MB helper, itself "
-                                       "refused as too large, makes LibCST abort under a 4 GB limit (SIGABRT)")
+                                       "refused as too large, makes LibCST abort under a 2 GB limit (SIGABRT)")
 def test_project_import_of_a_too_large_helper(tmp_path: Path):
     _project(tmp_path, "def pad(p):\n    return p\n\n\n" + "x = 1\n" * (2 * 1024 * 1024))
     try:
-        run = run_check(tmp_path, "model.py", "helpers.py", timeout=60, memory_limit=4 * 1024 ** 3)
+        run = run_check(tmp_path, "model.py", "helpers.py", timeout=60, memory_limit=2 * 1024 ** 3)
     except subprocess.TimeoutExpired:
         pytest.fail("convlint ran for over 60 s")
     assert_survived(run)
@@ -546,9 +562,9 @@ def test_project_import_of_a_too_large_helper(tmp_path: Path):
                                        "(interpreter.py 'TupleV(left.items * n)'): [0] * 10**10 raises MemoryError "
                                        "-> 'internal error in the analysis', exit 2; [0] * 10**9 takes 8 GB")
 def test_huge_list_repetition_in_constructor(tmp_path: Path):
-    (tmp_path / "repeat.py").write_text(MODEL.replace("        self.conv =", "        table = [0] * 10**10\n"
-                                                                           "        self.conv ="))
-    run = run_check(tmp_path, "repeat.py", memory_limit=4 * 1024 ** 3)
+    text = MODEL.replace("        self.conv =", "        table = [0] * 10**10\n        self.conv =")
+    (tmp_path / "repeat.py").write_text(text)
+    run = run_check(tmp_path, "repeat.py", memory_limit=2 * 1024 ** 3)
     assert_survived(run)
     assert not any("internal error" in line for line in run.stdout.splitlines()), run
 
@@ -558,7 +574,7 @@ def test_huge_list_repetition_in_constructor(tmp_path: Path):
 def test_huge_stride_does_not_hang(tmp_path: Path):
     (tmp_path / "stride.py").write_text(MODEL.replace("padding=0)", "stride=10**9)"))
     try:
-        run = run_check(tmp_path, "stride.py", timeout=15)
+        run = run_check(tmp_path, "stride.py", timeout=5)
     except subprocess.TimeoutExpired:
         pytest.fail("convlint hung on stride=10**9")
     assert_survived(run)
@@ -572,19 +588,52 @@ def test_long_forward_is_not_quadratic(tmp_path: Path):
         + "        return y\n")
     (tmp_path / "long_forward.py").write_text(text)
     try:
-        run = run_check(tmp_path, "long_forward.py", timeout=15)
+        run = run_check(tmp_path, "long_forward.py", timeout=10)
     except subprocess.TimeoutExpired:
-        pytest.fail("over 15 s for a 2000-line forward")
+        pytest.fail("over 10 s for a 2000-line forward")
     assert_survived(run)
+
+
+@pytest.mark.xfail(strict=True, reason="convlint bug (found by the model strategy below): a residual add of a "
+                                       "Conv2d branch and a Conv1d shortcut makes reproduce._simulate index a 1-d "
+                                       "padding tuple with 2 spatial dims; the IndexError escapes check_source "
+                                       "(engine._place builds reproducers outside any try): traceback, run lost")
+def test_conv2d_branch_with_conv1d_shortcut(tmp_path: Path):
+    (tmp_path / "mixed_dims.py").write_text(MODEL.replace(
+        "        self.conv = nn.Conv2d(64, 64, 3, padding=0)\n",
+        "        self.conv = nn.Conv2d(4, 2, 3, padding=1)\n        self.shortcut = nn.Conv1d(4, 4, 1)\n").replace(
+        "return self.conv(x) + x", "return self.conv(x) + self.shortcut(x)"))
+    run = run_check(tmp_path, "mixed_dims.py")
+    assert_survived(run)
+    assert len(run.lines_for("mixed_dims.py")) == 1, run
+
+
+@pytest.mark.xfail(strict=True, reason="convlint bug: a channel count written as a power of a constructor "
+                                       "argument (UNet-style 'base * 2 ** level') has no polynomial; building the "
+                                       "CVL101 reproducer calls facts.resolve(None) -> AttributeError, which escapes "
+                                       "check_source: traceback, run lost")
+def test_channels_as_power_of_an_argument(tmp_path: Path):
+    (tmp_path / "unet_stage.py").write_text(
+        "import torch.nn as nn\n\n\nclass Stage(nn.Module):\n    def __init__(self, base=32, level=1):\n"
+        "        super().__init__()\n        width = base * 2 ** level\n"
+        "        self.conv = nn.Conv2d(width, width, 3)\n\n    def forward(self, x):\n"
+        "        return x + self.conv(x)\n")
+    run = run_check(tmp_path, "unet_stage.py")
+    assert_survived(run)
+    assert len(run.lines_for("unet_stage.py")) == 1, run
 
 
 # --------------------------------------------------------------------------------------------------
 # 2. any Python the grammar allows (hypothesmith), in process
 
 def _hypothesis_settings(examples: int):
-    from hypothesis import HealthCheck, settings
-    return settings(max_examples=examples, deadline=None, database=None,
-                    # the same examples in every CI run unless CONVLINT_FUZZ_RANDOM asks for new ones
+    """Deterministic in CI (the same examples every run); ``CONVLINT_FUZZ_RANDOM=1`` explores new ones and
+    ``CONVLINT_FUZZ_SHRINK=1`` shrinks a failing example to a minimal one (minutes, so off by default)."""
+    from hypothesis import HealthCheck, Phase, settings
+    phases = [Phase.explicit, Phase.reuse, Phase.generate]
+    if os.environ.get("CONVLINT_FUZZ_SHRINK"):
+        phases.append(Phase.shrink)
+    return settings(max_examples=examples, deadline=None, database=None, phases=phases,
                     derandomize=not os.environ.get("CONVLINT_FUZZ_RANDOM"),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much, HealthCheck.large_base_example])
@@ -657,7 +706,7 @@ def model_sources():
     def channels(draw, previous):
         return draw(st.one_of(st.just(previous), st.just(previous), channel_literals,
                               st.sampled_from(["in_ch", "out_ch", "mid", "out_ch * 4", "in_ch // 2", "planes",
-                                               "self.mid"])))
+                                               "self.mid", "16 * 2 ** level", "2 ** 6", "in_ch * 2 ** 0"])))
 
     @st.composite
     def conv(draw, cin, cout, names):
@@ -705,7 +754,15 @@ def model_sources():
         for _ in range(draw(st.integers(min_value=0, max_value=4))):
             text, c = draw(layer(c, names, depth + 1))
             items.append(text)
+        form = draw(st.sampled_from(["plain", "plain", "ordered", "starred"]))
+        if form == "ordered":
+            pairs = ", ".join(f"('m{i}', {text})" for i, text in enumerate(items))
+            return f"nn.Sequential(OrderedDict([{pairs}]))", c
+        if form == "starred":
+            return f"nn.Sequential(*[{', '.join(items)}])", c
         return f"nn.Sequential({', '.join(items)})", c
+
+    half_kernel = ["k // 2", "(k - 1) // 2", "0", "1"]
 
     @st.composite
     def helpers(draw):
@@ -719,7 +776,7 @@ def model_sources():
             f"    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, "
             f"bias={draw(st.sampled_from(['False', 'True']))})\n\n\n"
             "def conv_bn(cin, cout, k=3, s=1):\n"
-            f"    return nn.Sequential(nn.Conv2d(cin, cout, k, s, {draw(st.sampled_from(['k // 2', '(k - 1) // 2', '0', '1']))}, "
+            f"    return nn.Sequential(nn.Conv2d(cin, cout, k, s, {draw(st.sampled_from(half_kernel))}, "
             "bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))\n\n\n"
             "def make_stack(c, n):\n"
             "    layers = []\n"
@@ -732,11 +789,12 @@ def model_sources():
 
     @st.composite
     def block(draw, index):
+        expansion = draw(st.sampled_from(["", "", "    expansion = 4\n", "    expansion = 1\n"]))
         defaults = {"in_ch": draw(channel_literals), "out_ch": draw(channel_literals),
                     "stride": draw(st.sampled_from(["1", "1", "2", "(2, 1)", "3"])),
                     "k": draw(st.sampled_from(["1", "3", "5", "2", "(3, 1)"])),
                     "dilation": draw(st.sampled_from(["1", "2"])), "groups": draw(st.sampled_from(["1", "2", "4"])),
-                    "planes": draw(channel_literals)}
+                    "planes": draw(channel_literals), "level": draw(st.sampled_from(["0", "1", "2"]))}
         names = ["k", "stride", "dilation", "in_ch", "out_ch"]
         use_flag = draw(st.booleans())
         params = ", ".join(f"{n}={v}" for n, v in defaults.items()) + (", use_proj=True" if use_flag else "")
@@ -764,7 +822,9 @@ def model_sources():
         if shortcut_kind == "conditional":
             condition = draw(st.sampled_from(["stride != 1 or in_ch != out_ch", "stride > 1", "in_ch != out_ch",
                                               "use_proj" if use_flag else "stride != 1",
-                                              "stride != 1 or in_ch != out_ch * 4"]))
+                                              "stride != 1 or in_ch != out_ch * 4",
+                                              "stride != 1 or in_ch != out_ch * self.expansion" if expansion
+                                              else "stride != 1"]))
             body += ["        self.shortcut = nn.Sequential()", f"        if {condition}:",
                      f"            self.shortcut = {proj}"]
         elif shortcut_kind == "always":
@@ -774,9 +834,17 @@ def model_sources():
         elif shortcut_kind == "downsample_none":
             body += ["        self.downsample = None", "        if stride != 1:",
                      f"            self.downsample = {proj}"]
+        if draw(st.integers(min_value=0, max_value=3)) == 0:  # a ModuleList walked in forward
+            text, _ = draw(layer("out_ch", names, 1))
+            body.append(f"        self.extra = nn.ModuleList([{text} for _ in range({draw(small)})])")
+            attributes.append("extra")
         forward = ["    def forward(self, x):", "        identity = x"]
         value = "x"
         for name in attributes:
+            if name == "extra":
+                forward += ["        for m in self.extra:", f"            out = m({value})"]
+                value = "out"
+                continue
             step = draw(st.sampled_from(["self.{n}({v})", "self.{n}({v})", "F.relu(self.{n}({v}))",
                                          "torch.relu(self.{n}({v}))"]))
             forward.append(f"        out = {step.format(n=name, v=value)}")
@@ -790,7 +858,7 @@ def model_sources():
                                     "out = torch.cat([out, {s}], 1)", "out = out * 0.5 + {s}"]))
         forward += [f"        {add.format(s=short)}", "        return out"]
         comment = draw(st.sampled_from(["", "", "# convlint: input-size=3x32x32\n"]))
-        return (f"{comment}class Block{index}(nn.Module):\n    def __init__(self, {params}):\n"
+        return (f"{comment}class Block{index}(nn.Module):\n{expansion}    def __init__(self, {params}):\n"
                 + "\n".join(body) + "\n\n" + "\n".join(forward) + "\n")
 
     @st.composite
@@ -820,6 +888,7 @@ def model_sources():
     def module(draw):
         header = draw(st.sampled_from(["import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n",
                                        "import torch\nfrom torch import nn\nfrom torch.nn import functional as F\n"]))
+        header = "from collections import OrderedDict\n\n" + header
         count = draw(st.integers(min_value=1, max_value=3))
         parts = [header, draw(helpers())] + [draw(block(i)) for i in range(count)]
         if draw(st.booleans()):
