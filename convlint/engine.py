@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import re
+import stat
 import tokenize
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -26,7 +28,8 @@ _LAYER_NAMES = (r"\b(Conv[123]d|BatchNorm[123]d|SyncBatchNorm|GroupNorm|Instance
 _RELEVANT = re.compile(_LAYER_NAMES.encode())
 RELEVANT_TEXT = re.compile(_LAYER_NAMES)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-MAX_BYTES = 10 * 1024 * 1024
+# Larger files are refused: LibCST needs about 1 GB and 25 s per MB (model files are ~10-200 KB)
+MAX_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -66,7 +69,7 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
                 input_size: Optional[Sequence[int]] = None, project=None,
                 real_path: Optional[str] = None) -> List[Diagnostic]:
     if len(data) > MAX_BYTES:
-        return [_file_error(path, 1, 1, f"file too large to check ({len(data) // (1024 * 1024)} MB)")]
+        return [_too_large(path, len(data))]
     try:
         source = decode(data)
     except (UnicodeDecodeError, LookupError) as exc:
@@ -90,7 +93,8 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
     elif not relevant:
         return []
     try:
-        module = cst.parse_module(source)
+        # Python reads \r\n and \r as \n; LibCST 1.0 fails on some mixes of them
+        module = cst.parse_module(source.replace("\r\n", "\n").replace("\r", "\n"))
     except cst.ParserSyntaxError as exc:
         return [_file_error(path, exc.raw_line, exc.raw_column + 1, f"cannot parse with LibCST: {exc.message}")]
     except RecursionError:
@@ -119,7 +123,10 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
             failures.append(_internal_error(path, rule.code, exc))
     if not best:
         return failures
-    return failures + _place(list(best.values()), module, source, path, noqa)
+    try:
+        return failures + _place(list(best.values()), module, source, path, noqa)
+    except RecursionError:
+        return failures + [_file_error(path, 1, 1, "cannot place findings: the code is nested too deeply")]
 
 
 def _rank(finding: Finding) -> Tuple[int, int]:
@@ -148,7 +155,10 @@ def _place(findings: List[Finding], module: cst.Module, source: str, path: str,
                        "end_column": end.column + 1, "replacement": f.fix.replacement}
         repro = None
         if f.severity == "error" and f.subject is not None and f.code in RULES:
-            repro = RULES[f.code].reproducer(f.subject)
+            try:
+                repro = RULES[f.code].reproducer(f.subject)
+            except Exception:  # noqa: BLE001 - no reproducer: the finding stays unconfirmed
+                repro = None
         out.append(Diagnostic(path, line, col, rng.end.line, rng.end.column + 1, f.code, f.severity,
                               f.message, fix=fix, repro=repro))
     out.sort(key=Diagnostic.sort_key)
@@ -193,6 +203,11 @@ def _internal_error(path: str, where: str, exc: BaseException) -> Diagnostic:
     return _file_error(path, 1, 1, f"{INTERNAL_ERROR}{where}: {type(exc).__name__}: {exc}")
 
 
+def _too_large(path: str, size: int) -> Diagnostic:
+    return _file_error(path, 1, 1, f"file too large to check ({size / (1024 * 1024):.1f} MB; the limit is "
+                                   f"{MAX_BYTES // (1024 * 1024)} MB)")
+
+
 def _file_error(path: str, line: int, column: int, message: str) -> Diagnostic:
     return Diagnostic(path, line, column, line, column, "CVL001", "error", message)
 
@@ -209,6 +224,11 @@ def check_path(path: str, display: Optional[str] = None, selection: Selection = 
                input_size: Optional[Sequence[int]] = None, project=None) -> List[Diagnostic]:
     shown = display or path
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            return [_file_error(shown, 1, 1, "cannot read: not a regular file")]
+        if info.st_size > MAX_BYTES:
+            return [_too_large(shown, info.st_size)]
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:

@@ -1139,7 +1139,8 @@ class Interpreter:
         if a is None or b is None:
             if op == "+" and isinstance(left, TupleV) and isinstance(right, TupleV):
                 return TupleV(left.items + right.items)
-            if op == "*" and isinstance(left, TupleV) and b is not None and b.value is not None:
+            if op == "*" and isinstance(left, TupleV) and b is not None and b.value is not None \
+                    and len(left.items) * b.value <= 1024:
                 return TupleV(left.items * max(b.value, 0))
             return UNKNOWN
         if op == "+":

@@ -43,9 +43,6 @@ class Project:
 
     def index(self, name: str):
         """The ``FileIndex`` of a module of the tree (None when absent or unreadable)."""
-        from .engine import decode
-        from .interpreter import FileIndex
-
         if name in self._cache:
             self._cache.move_to_end(name)
             return self._cache[name]
@@ -53,15 +50,33 @@ class Project:
         index = None
         if path is not None:
             try:
-                with open(path, "rb") as fh:
-                    module = cst.parse_module(decode(fh.read()))
-                index = FileIndex(module, name, path.endswith("__init__.py"), self)
+                index = self._load(path, name)
             except Exception:  # noqa: BLE001 - an unreadable helper file is an unknown helper
                 index = None
         self._cache[name] = index
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return index
+
+    def _load(self, path: str, name: str):
+        """Parse a helper file with the guards a checked file gets (size, Python's parser first)."""
+        import ast
+        import stat
+
+        from .engine import MAX_BYTES, decode
+        from .interpreter import FileIndex
+
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+            return None
+        with open(path, "rb") as fh:
+            source = decode(fh.read())
+        try:
+            ast.parse(source)
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
+            return None
+        module = cst.parse_module(source.replace("\r\n", "\n").replace("\r", "\n"))
+        return FileIndex(module, name, path.endswith("__init__.py"), self)
 
     def __getstate__(self):
         return {"paths": self.paths, "names": self.names}
