@@ -154,8 +154,7 @@ def wrong_padding_convs(shapes: ResidualShapes):
         wins = [w.resolved(facts) for w in conv.windows]
         bad = False
         for w in wins:
-            change = w.p * Poly.const(2) - w.d * (w.k - ONE)
-            if prove_unequal(change, Poly.const(0), facts):
+            if prove_unequal(w.size_change(), Poly.const(0), facts):
                 bad = True
         if bad:
             out.append((step, conv, wins))

@@ -29,6 +29,10 @@ class Window:
     ceil: bool = False
     conv: bool = False  # a conv's window (a pool's padding is not a padding bug)
 
+    def size_change(self) -> Poly:
+        """``2P - D(K-1)``: what the window adds to a size at stride 1 (0 keeps H,W)."""
+        return self.p * Poly.const(2) - self.d * (self.k - ONE)
+
     def resolved(self, facts: Facts) -> "Window":
         return Window(facts.resolve(self.k), facts.resolve(self.s), facts.resolve(self.p),
                       facts.resolve(self.d), self.ceil, self.conv)
@@ -259,26 +263,23 @@ def _fixed(op: SizeOp) -> Optional[SizeOp]:
 
 def _stride_one_delta(ops: Sequence[SizeOp], facts: Facts) -> Optional[Poly]:
     """``out - in`` when every op keeps the stride at 1 (then it is a polynomial), else None."""
-    delta = ZERO
-    for op in ops:
-        if isinstance(op, Window) and op.s.value == 1 and not op.ceil:
-            delta = delta + op.p * Poly.const(2) - op.d * (op.k - ONE)
-        elif isinstance(op, Pad):
-            delta = delta + op.total
-        else:
-            return None
-    return delta
+    return _delta(ops, facts, upper_bound=False)
 
 
 def _upper_delta(ops: Sequence[SizeOp], facts: Facts) -> Optional[Poly]:
     """An upper bound of ``out - in``: every window taken with stride 1 (strides are >= 1)."""
+    return _delta(ops, facts, upper_bound=True)
+
+
+def _delta(ops: Sequence[SizeOp], facts: Facts, upper_bound: bool) -> Optional[Poly]:
     delta = ZERO
     for op in ops:
-        if isinstance(op, Window):
-            lb = lower_bound(op.s, facts)
-            if lb is None or lb < 1:
-                return None
-            delta = delta + op.p * Poly.const(2) - op.d * (op.k - ONE)
+        if isinstance(op, Window) and (upper_bound or (op.s.value == 1 and not op.ceil)):
+            if upper_bound:
+                lb = lower_bound(op.s, facts)
+                if lb is None or lb < 1:
+                    return None
+            delta = delta + op.size_change()
         elif isinstance(op, Pad):
             delta = delta + op.total
         else:
@@ -329,7 +330,7 @@ def render_dim(dim: Dim, label: str, facts: Facts) -> str:
     inner, c, d, e = label, ZERO, ONE, ZERO
     for op in (o.resolved(facts) for o in dim.ops):
         if isinstance(op, Window):
-            q = op.p * Poly.const(2) - op.d * (op.k - ONE) - ONE
+            q = op.size_change() - ONE
             if op.ceil:
                 q = q + op.s - ONE
             if op.s.value == 1 and not op.ceil:
