@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show findings torch did not reproduce, as warnings (they are dropped by default)")
     check.add_argument("--explain-confirm", action="store_true",
                        help="print each finding's torch reproducer (a program to paste and run) to stderr")
+    check.add_argument("--debug", action="store_true",
+                       help="print the traceback of an internal error (a convlint bug) to stderr")
     check.add_argument("--confirm-timeout", type=float, default=None, metavar="SECONDS",
                        help=f"time limit of the torch confirmation (default {DEFAULT_TIMEOUT:g})")
     rule = sub.add_parser("rule", help="print a rule's documentation")
@@ -92,6 +94,8 @@ def _codes(text: Optional[str]) -> Optional[List[str]]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.debug:
+        os.environ["CONVLINT_DEBUG"] = "1"  # read where internal errors are caught, workers included
     known = list(RULES)
     config_path = args.config or config_mod.find_pyproject(
         os.path.dirname(os.path.abspath(args.stdin_filename)) if args.stdin_filename else os.getcwd())
