@@ -71,6 +71,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except config_mod.ConfigError as exc:
             print(f"convlint: {exc}", file=sys.stderr)
             return EXIT_ERROR
+        except BrokenPipeError:  # `convlint check . | head`: the reader has what it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_FOUND
     parser.print_help(sys.stderr)
     return EXIT_ERROR
 
