@@ -62,7 +62,21 @@ def run(spec, torch, nn) -> dict:
         return {"stage": stage, "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}
 
 
+MEMORY_LIMIT = 3 << 30  # bytes of address space: reproducers are tiny, torch itself needs ~1.5 GB
+
+
+def _bound_memory() -> None:
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = MEMORY_LIMIT if hard == resource.RLIM_INFINITY else min(MEMORY_LIMIT, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):  # not on this platform: the time limit still holds
+        pass
+
+
 def main() -> int:
+    _bound_memory()
     import torch  # first: the parent starts this child early so that the import overlaps its work
     from torch import nn
     specs = json.load(sys.stdin)

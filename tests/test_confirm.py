@@ -142,3 +142,14 @@ def test_reproducer_program_runs_as_printed():
             "shortcut": []}
     assert _error_of(program(spec)) == ("The size of tensor a (6) must match the size of tensor b (8) at "
                                         "non-singleton dimension 3")
+
+
+def test_the_child_is_bounded_in_memory():
+    """A reproducer asking for 40 GB fails inside the child (torch's own error), it does not swap."""
+    spec = [{"id": 0, "op": "consume", "input": [1, 1, 100000, 100000], "prefix": [],
+             "consumer": ["Identity", {}]}]
+    proc = subprocess.run([sys.executable, "-m", "convlint.confirm_child"], input=json.dumps(spec),
+                          capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    result = json.loads(proc.stdout.splitlines()[0])
+    assert result["id"] == 0 and result["stage"] != "ok"
+    assert "alloc" in result["error"].lower()
