@@ -47,7 +47,7 @@ def main() -> int:
         off = median_time(["--no-confirm", *files], args.runs)
         on = median_time(files, args.runs)
         rows.append((label, off, on))
-    print(f"\n| files | --no-confirm (s) | with confirmation (s) | ratio | overhead per run (s) |")
+    print("\n| files | --no-confirm (s) | with confirmation (s) | ratio | overhead per run (s) |")
     print("|---|---|---|---|---|")
     for label, off, on in rows:
         print(f"| {label} | {off:.3f} | {on:.3f} | {on / off:.2f}x | {on - off:+.3f} |")

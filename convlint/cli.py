@@ -6,7 +6,7 @@ import fnmatch
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from . import __version__
 from . import config as config_mod

@@ -84,11 +84,6 @@ class Confirmer:
             self._cwd = None
 
 
-def confirm(diagnostics: Sequence[Diagnostic], timeout: float = DEFAULT_TIMEOUT) -> List[str]:
-    """Confirm in one go (start the child and hand it the reproducers)."""
-    return Confirmer().finish(diagnostics, timeout)
-
-
 def _apply(todo: Sequence[Diagnostic], output) -> None:
     if isinstance(output, bytes):
         output = output.decode("utf-8", "replace")

@@ -1,7 +1,7 @@
 """Diagnostics: what a rule found, where, and how to fix it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 import libcst as cst

@@ -21,7 +21,7 @@ from . import layers as L
 from .cstwalk import walk
 from .events import ChannelUse, ConvBuilt, ResidualAdd
 from .project import resolve_relative
-from .shapes import ONE, ZERO, Pad, Resize, Scale, Window
+from .shapes import ONE, ZERO, Resize
 from .symbolic import Facts, Poly, lower_bound, prove_nonzero
 from .values import (
     FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BatchSizeV, BoolV, ClassV, CmpC, Cond, ConstC, FuncV, NoneV,
@@ -239,8 +239,7 @@ class Interpreter:
             return UNKNOWN
         index = project.index(ref.module)
         if index is None:
-            submodule = f"{ref.module}.{ref.name}"
-            return UNKNOWN if not project.has_module(submodule) else UNKNOWN
+            return UNKNOWN
         self._register(index)
         value = index.names.get(ref.name)
         if isinstance(value, ProjectRefV):

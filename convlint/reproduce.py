@@ -14,8 +14,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import layers as L
 from .events import ChannelUse, ConvBuilt
-from .residual import ResidualShapes, SHAPE_CHANGING
-from .shapes import Dim, Resize, Window
+from .residual import ResidualShapes
+from .shapes import Resize
 from .symbolic import FLOOR_ATOMS, Facts, Poly
 from .values import Step, TensorV
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from .symbolic import Facts, Poly, lower_bound, prove_nonzero
 
@@ -376,5 +376,3 @@ def dim_labels(n: int) -> Tuple[str, ...]:
 def render_dims(dims: Sequence[Dim], facts: Facts) -> str:
     return " x ".join(render_dim(d, lab, facts) for d, lab in zip(dims, dim_labels(len(dims))))
 
-
-MapFn = Callable[[Dim], Dim]

@@ -14,7 +14,7 @@ more than three terms.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, Mapping, Optional, Tuple
+from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
 Monomial = Tuple[str, ...]  # sorted atom names; () is the constant term
 
@@ -243,11 +243,6 @@ def lower_bound(p: Poly, facts: Facts) -> Optional[int]:
     return bound
 
 
-def upper_bound_negated(p: Poly, facts: Facts) -> Optional[int]:
-    lb = lower_bound(-p, facts)
-    return None if lb is None else -lb
-
-
 def _relax_floors(p: Poly, facts: Facts) -> Optional[Poly]:
     """A positive multiple of a lower bound of ``p`` without floor atoms: with ``f = n // d``,
     ``d*f <= n`` and ``d*f >= n - d + 1``. None when ``p`` has no (simple) floor atom."""
@@ -291,10 +286,6 @@ def prove_nonzero(p: Poly, facts: Facts) -> bool:
                for q in facts.disequal)
 
 
-def prove_equal(a: Poly, b: Poly, facts: Facts) -> bool:
-    return not (facts.resolve(a) - facts.resolve(b)).terms
-
-
 def prove_unequal(a: Poly, b: Poly, facts: Facts) -> bool:
     return prove_nonzero(a - b, facts)
 
@@ -329,10 +320,3 @@ def _monomial_divides(d: Monomial, m: Monomial) -> bool:
             return False
         rest.remove(a)
     return True
-
-
-def all_atoms(polys: Iterable[Poly]) -> FrozenSet[str]:
-    out: FrozenSet[str] = frozenset()
-    for p in polys:
-        out |= p.atoms()
-    return out

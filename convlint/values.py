@@ -205,10 +205,3 @@ class TensorV(Value):
             fields["rank_open"] = False
         fields.update(changes)
         return TensorV(**fields)
-
-
-UNKNOWN_TENSOR_ROOT = "<unknown>"
-
-
-def unknown_tensor(root: str = UNKNOWN_TENSOR_ROOT) -> TensorV:
-    return TensorV(root=root, channels=None, dims=None, history=(Step("other", cst.Name("_")),))
