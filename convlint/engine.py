@@ -87,14 +87,13 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
     # Python's own parser first: its syntax errors say where they are (LibCST's are often a line
     # late), and it refuses the pathological nesting on which LibCST's native parser crashes
     if not python_checked:
-        python_error = _syntax_only(source, path)
+        python_error = python_syntax_error(source, path)
         if python_error or not relevant:
             return python_error
     elif not relevant:
         return []
     try:
-        # Python reads \r\n and \r as \n; LibCST 1.0 fails on some mixes of them
-        module = cst.parse_module(source.replace("\r\n", "\n").replace("\r", "\n"))
+        module = parse_libcst(source)
     except cst.ParserSyntaxError as exc:
         return [_file_error(path, exc.raw_line, exc.raw_column + 1, f"cannot parse with LibCST: {exc.message}")]
     except RecursionError:
@@ -127,6 +126,13 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
         return failures + _place(list(best.values()), module, source, path, noqa)
     except RecursionError:
         return failures + [_file_error(path, 1, 1, "cannot place findings: the code is nested too deeply")]
+
+
+def parse_libcst(source: str) -> cst.Module:
+    """LibCST's tree of a source Python's parser accepted (``python_syntax_error`` first: LibCST's native
+    parser crashes on nesting Python refuses). Python reads \r\n and \r as \n; LibCST 1.0 fails on
+    some mixes of them."""
+    return cst.parse_module(source.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def _rank(finding: Finding) -> Tuple[int, int]:
@@ -177,7 +183,7 @@ def _suppressed(lines: Sequence[str], line: int, code: str) -> bool:
     return any(code.startswith(c.upper()) for c in re.split(r"[,\s]+", codes) if c)
 
 
-def _syntax_only(source: str, path: str) -> List[Diagnostic]:
+def python_syntax_error(source: str, path: str) -> List[Diagnostic]:
     """A file no rule can flag still gets its syntax checked, the cheap way."""
     import ast
     try:

@@ -182,6 +182,10 @@ class Context:
     report_adds: bool = True
     owner: str = ""                        # prefix for symbols of unbound arguments in nested calls
 
+    def without_adds(self) -> "Context":
+        """The same place, for evaluating a test or an iterable: adds found there are not judged."""
+        return Context(self.depth, self.anchor, False, self.owner)
+
 
 def _in_owner(node_of):
     """Run the method in the file that defines the class or function it works on."""
@@ -556,7 +560,7 @@ class Interpreter:
             return self.exec_block(stmt.body.body, states, ctx)
         if isinstance(stmt, cst.Try):
             if stmt.handlers:  # the code catches what its body may raise: its adds are not ours to judge
-                ctx = Context(ctx.depth, ctx.anchor, False, ctx.owner)
+                ctx = ctx.without_adds()
             return self.exec_block(stmt.body.body, states, ctx)
         if isinstance(stmt, cst.FunctionDef):
             for st in states:
@@ -581,8 +585,7 @@ class Interpreter:
             return states
         out = []
         for st in states:
-            quiet = Context(ctx.depth, ctx.anchor, ctx.report_adds, ctx.owner)
-            func = self.eval(value.func, st, quiet)
+            func = self.eval(value.func, st, ctx)
             if not isinstance(func, FuncV) or func.bound_self is not None:
                 out.append(st)
                 continue
@@ -627,7 +630,7 @@ class Interpreter:
             return states
         out = []
         for st in states:
-            cond = self.to_cond(self.eval(test, st, Context(ctx.depth, ctx.anchor, False, ctx.owner)), test)
+            cond = self.to_cond(self.eval(test, st, ctx.without_adds()), test)
             verdict = decide(cond, st)
             if verdict is not None:
                 st.choices[id(value)] = verdict
@@ -672,7 +675,7 @@ class Interpreter:
         return nodes
 
     def loop_items(self, node: cst.BaseExpression, st: State, ctx: Context) -> Optional[Sequence[Value]]:
-        value = self.eval(node, st, Context(ctx.depth, ctx.anchor, False, ctx.owner))
+        value = self.eval(node, st, ctx.without_adds())
         items: Optional[Sequence[Value]] = None
         if isinstance(value, TupleV):
             items = value.items

@@ -11,8 +11,6 @@ import os
 from collections import OrderedDict
 from typing import Dict, Iterable, Optional, Tuple
 
-import libcst as cst
-
 CACHE_SIZE = 64  # parsed files kept per process
 
 
@@ -60,10 +58,9 @@ class Project:
 
     def _load(self, path: str, name: str):
         """Parse a helper file with the guards a checked file gets (size, Python's parser first)."""
-        import ast
         import stat
 
-        from .engine import MAX_BYTES, decode
+        from .engine import MAX_BYTES, decode, parse_libcst, python_syntax_error
         from .interpreter import FileIndex
 
         info = os.stat(path)
@@ -71,12 +68,9 @@ class Project:
             return None
         with open(path, "rb") as fh:
             source = decode(fh.read())
-        try:
-            ast.parse(source)
-        except (SyntaxError, RecursionError, MemoryError, ValueError):
+        if python_syntax_error(source, path):  # Python refuses it: so must we, before LibCST sees it
             return None
-        module = cst.parse_module(source.replace("\r\n", "\n").replace("\r", "\n"))
-        return FileIndex(module, name, path.endswith("__init__.py"), self)
+        return FileIndex(parse_libcst(source), name, path.endswith("__init__.py"), self)
 
     def __getstate__(self):
         return {"paths": self.paths, "names": self.names}
