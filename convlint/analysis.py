@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence
 
 import libcst as cst
 
-from .events import ChannelUse, ConvBuilt, ResidualAdd
+from .events import ChannelUse, ConvBuilt, ResidualAdd, WindowApplied
 from .interpreter import FileIndex, Interpreter
 from .residual import ResidualShapes, examine
 
@@ -19,6 +19,7 @@ class Analysis:
     residuals: List[ResidualShapes] = field(default_factory=list)
     channel_uses: List[ChannelUse] = field(default_factory=list)
     convs: List[ConvBuilt] = field(default_factory=list)
+    windows: List[WindowApplied] = field(default_factory=list)
 
 
 def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]] = None,
@@ -34,6 +35,8 @@ def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]]
             result.channel_uses.append(event)
         elif isinstance(event, ConvBuilt):
             result.convs.append(event)
+        elif isinstance(event, WindowApplied):
+            result.windows.append(event)
 
     module_name, is_package = project.module_of(path) if project is not None and path else (None, False)
     index = FileIndex(module, module_name, is_package, project)

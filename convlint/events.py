@@ -6,7 +6,7 @@ them and nothing else (no rule walks the syntax tree).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import libcst as cst
 
@@ -56,3 +56,12 @@ class ConvBuilt:
     conv: Any             # convlint.layers.Conv
     facts: Facts
     padding_text: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class WindowApplied:
+    """A conv or pool applied to a tensor whose spatial sizes are known numbers (from an input size)."""
+
+    layer: Any                        # convlint.layers.Conv or Pool (its ``windows``, one per dim)
+    sizes: Tuple[Optional[int], ...]  # the input's size in each windowed dim, None where unknown
+    facts: Facts

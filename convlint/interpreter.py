@@ -19,9 +19,9 @@ import libcst as cst
 
 from . import layers as L
 from .cstwalk import walk
-from .events import ChannelUse, ConvBuilt, ResidualAdd
+from .events import ChannelUse, ConvBuilt, ResidualAdd, WindowApplied
 from .project import resolve_relative
-from .shapes import ONE, ZERO, Resize
+from .shapes import ONE, ZERO, Dim, Resize
 from .symbolic import Facts, Poly, lower_bound, prove_nonzero
 from .values import (
     FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BatchSizeV, BoolV, ClassV, CmpC, Cond, ConstC, FuncV, NoneV,
@@ -1653,6 +1653,14 @@ class PathFlow(L.Flow):
 
     def run_composite(self, layer: L.Composite, tensor: TensorV) -> Value:
         return self.interp.run_composite(layer, tensor, self.st, self.ctx)
+
+    def window(self, layer: L.Layer, tensor: TensorV, dims: Tuple[Dim, ...]) -> None:
+        if not tensor.known_sizes:
+            return  # sizes are numbers only from a known input size
+        sizes = tuple(L.dim_size(d, tensor, self.st.facts) for d in dims)
+        values = tuple(None if s is None else s.value for s in sizes)
+        if any(v is not None for v in values):
+            self.interp.emit_event(WindowApplied(layer, values, self.st.facts))
 
 
 # --- conditions ---------------------------------------------------------------------------------

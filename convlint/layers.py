@@ -60,6 +60,9 @@ class Flow:
     def run_composite(self, layer: "Composite", tensor: TensorV) -> Value:
         raise NotImplementedError
 
+    def window(self, layer: "Layer", tensor: TensorV, dims: Tuple[Dim, ...]) -> None:
+        """A conv or pool slides its windows over ``dims`` of ``tensor`` (sizes may be known)."""
+
 
 @dataclass(eq=False)
 class Layer:
@@ -138,6 +141,7 @@ class Conv(Layer):
             if self.padding == "same":
                 pass  # torch pads so that the size is kept (stride 1 is enforced when built)
             elif self.windows is not None:
+                flow.window(self, t, dims)
                 dims = tuple(d.then(w) for d, w in zip(dims, self.windows))
             else:
                 dims = None
@@ -159,6 +163,7 @@ class Pool(Layer):
         hist = t.history + (self.step(),)
         if dims is None or self.windows is None:
             return t.derive(dims=None, history=hist + (_UNKNOWN_STEP,))
+        flow.window(self, t, dims)
         return t.derive(dims=tuple(d.then(w) for d, w in zip(dims, self.windows)), history=hist)
 
 

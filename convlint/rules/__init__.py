@@ -13,10 +13,11 @@ from .cvl301 import ChannelMismatch
 from .cvl302 import SamePaddingWithStride
 from .cvl303 import LinearAfterFlatten
 from .cvl304 import ChannelsNotDivisibleByGroups
+from .cvl401 import StridedWindowDropsInput
 
 ALL_RULES: List[Rule] = [
     Unparsable(), PaddingShouldKeepSize(), EvenKernelOnResidualBranch(), ShortcutNeedsChannelProjection(),
     ShortcutNeedsStride(), ChannelMismatch(), SamePaddingWithStride(), LinearAfterFlatten(),
-    ChannelsNotDivisibleByGroups(),
+    ChannelsNotDivisibleByGroups(), StridedWindowDropsInput(),
 ]
 RULES: Dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
