@@ -150,3 +150,19 @@ def test_unparsable_file_is_reported_and_the_run_goes_on(convlint, tmp_path: Pat
     assert lines[1].startswith("./b.py:1:1: CVL001 cannot decode")
     assert sum(l.startswith("./c.py:") for l in lines) == 4
     assert proc.returncode == 1
+
+
+def test_info_rule_is_reported_only_when_named(convlint, tmp_path: Path):
+    stem = "fixtures/CVL401/bad_stem_conv_stride2_unpadded.py"
+    default = convlint("check", "--no-confirm", stem)
+    assert (default.returncode, default.stdout) == (0, "")
+    named = convlint("check", "--no-confirm", "--select", "CVL,CVL401", "--format", "json", stem)
+    assert named.returncode == 1
+    [item] = json.loads(named.stdout)
+    assert (item["line"], item["column"], item["code"], item["severity"], item["confirmed"]) == \
+        (9, 21, "CVL401", "info", None)
+    assert item["message"].startswith("Conv2d with stride=2 never reads the last row and column of its 32x32 input")
+    (tmp_path / "pyproject.toml").write_text('[tool.convlint]\nselect = ["CVL4"]\n')
+    (tmp_path / "m.py").write_text((ROOT / stem).read_text())
+    configured = convlint("check", "--no-confirm", "m.py", cwd=tmp_path)
+    assert configured.stdout.startswith("m.py:9:21: CVL401 ")
