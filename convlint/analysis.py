@@ -39,7 +39,7 @@ def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]]
             result.windows.append(event)
 
     module_name, is_package = project.module_of(path) if project is not None and path else (None, False)
-    index = FileIndex(module, module_name, is_package, project)
+    index = FileIndex(module, module_name, is_package, project, source)
     if project is not None and module_name:
         project.remember(module_name, index)  # a later import of this file reuses this parse
     interp = Interpreter(index, emit)

@@ -43,6 +43,10 @@ CHANNEL_PREFIX = "C["  # channel symbols of forward inputs: learned from the fir
 
 LAYER_NAME = re.compile(r"Conv[123]d|BatchNorm[123]d|GroupNorm|InstanceNorm[123]d|Linear|Sequential|"
                         r"(Max|Avg)Pool[123]d")
+# `a.b.Name = ...` (not `==`) and `setattr(a.b, "Name", ...)`, anywhere in a file
+_ATTRIBUTE_ASSIGNMENT = re.compile(
+    r"^[ \t]*(?P<target>[A-Za-z_][\w.]*)\.(?P<attr>[A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)"
+    r"|\bsetattr\(\s*(?P<target2>[A-Za-z_][\w.]*)\s*,\s*(?:['\"](?P<attr2>\w+)['\"])?", re.M)
 SHAPE_TEST = "shape-test:"  # the key prefix of conditions that compare tensor shapes
 INPUT_SIZE_RE = re.compile(r"convlint:\s*input-size\s*=\s*(\d+(?:\s*x\s*\d+)*)")
 
@@ -70,7 +74,7 @@ class FileIndex:
     """Top-level names of one file: imports (as torch qualified names), classes, functions, constants."""
 
     def __init__(self, module: cst.Module, module_name: Optional[str] = None, is_package: bool = False,
-                 project=None):
+                 project=None, source: str = ""):
         self.module = module
         self.module_name, self.is_package, self.project = module_name, is_package, project
         self.names: Dict[str, Value] = {}
@@ -80,6 +84,24 @@ class FileIndex:
         self.functions: List[cst.FunctionDef] = []
         self.statements: List[cst.BaseStatement] = []
         self._index(module.body)
+        self.patched = self._patched_torch_names(source)
+
+    def _patched_torch_names(self, source: str) -> Tuple[str, ...]:
+        """Torch names the file assigns anywhere (``nn.Conv2d = MyConv``, ``setattr(nn, "Conv2d", f)``):
+        they no longer mean torch's layers. A name ending in "." stands for everything under it."""
+        patched = []
+        for m in _ATTRIBUTE_ASSIGNMENT.finditer(source):
+            target, attr = (m.group("target"), m.group("attr")) if m.group("target") else \
+                (m.group("target2"), m.group("attr2"))
+            first, _, rest = target.partition(".")
+            base = self.names.get(first)
+            if isinstance(base, RefV) and base.qualname.split(".")[0] == "torch":
+                qualified = ".".join(p for p in (base.qualname, rest) if p)
+                patched.append(canonical(f"{qualified}.{attr}") if attr else qualified + ".")
+        return tuple(patched)
+
+    def is_patched(self, qualname: str) -> bool:
+        return any(qualname == p or (p.endswith(".") and qualname.startswith(p)) for p in self.patched)
 
     def _index(self, body: Sequence[cst.BaseStatement]) -> None:
         for stmt in body:
@@ -443,11 +465,14 @@ class Interpreter:
 
     def run_function(self, fn: cst.FunctionDef, args: Sequence[Value], kwargs: Dict[str, Value],
                      caller: State, ctx: Context, self_v: Optional[SelfV], split: bool,
-                     tensors: bool = False) -> List[State]:
+                     tensors: bool = False, closure: Optional[Dict[str, Value]] = None) -> List[State]:
         """Run ``fn``'s body on a copy of the caller's facts; returns its end states."""
         env = self.bind(fn, args, kwargs, skip_self=self_v is not None or _is_method(fn), ctx=ctx)
         if env is None:
             return []
+        closure = closure if closure is not None else (self_v.closure if self_v is not None else None)
+        if closure:
+            env = {**closure, **env}  # a nested def reads its enclosing function's variables
         if self_v is not None:
             params = list(fn.params.posonly_params) + list(fn.params.params)
             if params:
@@ -479,7 +504,8 @@ class Interpreter:
             inner.owner = f"{fn.node.name.value}."
         self._in_progress.add(id(fn.node))
         try:
-            return self.run_function(fn.node, args, kwargs, st, inner, fn.bound_self, split=False)
+            return self.run_function(fn.node, args, kwargs, st, inner, fn.bound_self, split=False,
+                                     closure=fn.closure)
         finally:
             self._in_progress.discard(id(fn.node))
 
@@ -564,11 +590,11 @@ class Interpreter:
             return self.exec_block(stmt.body.body, states, ctx)
         if isinstance(stmt, cst.FunctionDef):
             for st in states:
-                st.env[stmt.name.value] = FuncV(stmt)
+                st.env[stmt.name.value] = FuncV(stmt, closure=dict(st.env))
             return states
         if isinstance(stmt, cst.ClassDef):
             for st in states:
-                st.env[stmt.name.value] = ClassV(stmt)
+                st.env[stmt.name.value] = ClassV(stmt, closure=dict(st.env))
             return states
         for st in states:
             self.havoc(stmt, st)
@@ -987,7 +1013,7 @@ class Interpreter:
             if attr in base.attrs:
                 return base.attrs[attr]
             if attr == "__class__":
-                return ClassV(base.cls)
+                return ClassV(base.cls, closure=base.closure)
             if attr in ("add_module", "register_module"):
                 return _SelfMethod(base, attr)
             value = self.class_attribute(base.cls, attr)
@@ -1236,7 +1262,7 @@ class Interpreter:
         if starred:
             return UNKNOWN
         if isinstance(func, ClassV):
-            return self.instantiate(func.node, args, kwargs, node, st, ctx)
+            return self.instantiate(func.node, args, kwargs, node, st, ctx, func.closure)
         if isinstance(func, FuncV):
             return self.call_function(func, args, kwargs, st, ctx, node)
         if isinstance(func, LayerV):
@@ -1312,6 +1338,8 @@ class Interpreter:
 
     def call_ref(self, q: str, args: List[Value], kwargs: Dict[str, Value], starred: bool,
                  node: cst.Call, st: State, ctx: Context) -> Value:
+        if self.index.patched and self.index.is_patched(q):
+            return UNKNOWN  # the file replaced it (`nn.Conv2d = MyConv`): not torch's any more
         if _is_layer_class(q):
             name = q[9:]
             if starred:
@@ -1340,7 +1368,7 @@ class Interpreter:
             return BoolV(AtomC(self.code(node)) if verdict is None else ConstC(verdict))
         if q == "builtins.type" and len(args) == 1:
             if isinstance(args[0], SelfV):
-                return ClassV(args[0].cls)
+                return ClassV(args[0].cls, closure=args[0].closure)
             if isinstance(args[0], LayerV) and args[0].layer.torch_name:
                 return RefV(f"torch.nn.{args[0].layer.torch_name}")
             return UNKNOWN
@@ -1438,7 +1466,7 @@ class Interpreter:
 
     @_in_owner(lambda args: args[0])
     def instantiate(self, cls: cst.ClassDef, args: List[Value], kwargs: Dict[str, Value], node: cst.Call,
-                    st: State, ctx: Context) -> Value:
+                    st: State, ctx: Context, closure: Optional[Dict[str, Value]] = None) -> Value:
         kind = self.class_kind(cls)
         anchor = ctx.anchor or node
         base = self.torch_layer_base(cls)
@@ -1447,7 +1475,7 @@ class Interpreter:
         if kind is None or ctx.depth >= MAX_DEPTH or id(cls) in self._in_progress:
             return LayerV(L.Opaque(anchor))
         inner = Context(ctx.depth + 1, anchor, False, f"{cls.name.value}.")
-        self_v = SelfV(cls, {}, [] if kind == "sequential" else None)
+        self_v = SelfV(cls, {}, [] if kind == "sequential" else None, closure=closure)
         init = self.find_method(cls, "__init__")
         self._in_progress.add(id(cls))
         try:

@@ -5,7 +5,7 @@ Everything the analysis cannot decide is ``UNKNOWN``, and every rule stays silen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import libcst as cst
 
@@ -70,12 +70,15 @@ class RefV(Value):
 @dataclass(frozen=True)
 class ClassV(Value):
     node: cst.ClassDef
+    # a class defined inside a function sees that function's variables (what they were when it ran)
+    closure: Optional[Dict[str, Value]] = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
 class FuncV(Value):
     node: cst.FunctionDef
     bound_self: Optional["SelfV"] = None
+    closure: Optional[Dict[str, Value]] = field(default=None, compare=False, hash=False)
 
 
 @dataclass(eq=False)
@@ -87,10 +90,11 @@ class SelfV(Value):
     # for subclasses of nn.Sequential: the layers handed to super().__init__ / add_module
     seq_layers: Optional[list] = None
     complete: bool = True  # every attribute it has was set where this analysis saw it
+    closure: Optional[Dict[str, Value]] = None  # the enclosing function's variables (a nested class)
 
     def copy(self) -> "SelfV":
         return SelfV(self.cls, dict(self.attrs), None if self.seq_layers is None else list(self.seq_layers),
-                     self.complete)
+                     self.complete, self.closure)
 
 
 @dataclass(frozen=True)
