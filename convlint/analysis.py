@@ -9,6 +9,7 @@ import libcst as cst
 
 from .events import ChannelUse, ConvBuilt, ResidualAdd, WindowApplied
 from .interpreter import FileIndex, Interpreter
+from .project import module_name as package_module_name
 from .residual import ResidualShapes, examine
 
 
@@ -38,8 +39,11 @@ def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]]
         elif isinstance(event, WindowApplied):
             result.windows.append(event)
 
-    module_name, is_package = project.module_of(path) if project is not None and path else (None, False)
-    index = FileIndex(module, module_name, is_package, project, source)
+    if project is not None and path:
+        module_name, is_package = project.module_of(path)
+    else:  # one file alone: its package still tells where its relative imports lead (a stub, or nowhere)
+        module_name, is_package = package_module_name(path) if path and path != "-" else (None, False)
+    index = FileIndex(module, module_name, is_package, project, source, path)
     if project is not None and module_name:
         project.remember(module_name, index)  # a later import of this file reuses this parse
     interp = Interpreter(index, emit)

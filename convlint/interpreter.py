@@ -19,6 +19,7 @@ import libcst as cst
 
 from . import layers as L
 from .cstwalk import walk
+from .stubs import STUB_MODULES, stub_index, stub_relative
 from .events import ChannelUse, ConvBuilt, ResidualAdd, WindowApplied
 from .project import resolve_relative
 from .shapes import ONE, ZERO, Dim, Resize
@@ -74,8 +75,8 @@ class FileIndex:
     """Top-level names of one file: imports (as torch qualified names), classes, functions, constants."""
 
     def __init__(self, module: cst.Module, module_name: Optional[str] = None, is_package: bool = False,
-                 project=None, source: str = ""):
-        self.module = module
+                 project=None, source: str = "", path: Optional[str] = None):
+        self.module, self.path = module, path
         self.module_name, self.is_package, self.project = module_name, is_package, project
         self.names: Dict[str, Value] = {}
         self.constants: Dict[str, cst.BaseExpression] = {}
@@ -139,9 +140,15 @@ class FileIndex:
         else:
             base = dotted(node.module) if node.module is not None else None
             if node.relative:
-                if self.module_name is None:
-                    return
-                base = resolve_relative(self.module_name, self.is_package, len(node.relative), base)
+                target = base
+                base = resolve_relative(self.module_name, self.is_package, len(node.relative), target) \
+                    if self.module_name else None
+                if base is None or not (self.project is not None and self.project.has_module(base)):
+                    # a library modelled by a stub, reached from a copy of the library's own files
+                    # (torchvision/models/x.py: `from ..ops.misc import ...`) whose top package has
+                    # no __init__.py beside it: the folder names say where the import leads
+                    by_folder = stub_relative(self.path, len(node.relative), target)
+                    base = by_folder if by_folder is not None else base
             if base is None:
                 return
             if isinstance(node.names, cst.ImportStar):
@@ -154,8 +161,8 @@ class FileIndex:
                     continue
                 local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) \
                     else name
-                if self.project is not None and self.project.has_module(base):
-                    into[local] = ProjectRefV(base, name)  # a helper of another checked file
+                if self.project is not None and self.project.has_module(base) or base in STUB_MODULES:
+                    into[local] = ProjectRefV(base, name)  # a helper of another checked file, or a stub
                 elif not node.relative:
                     into[local] = RefV(canonical(f"{base}.{name}"))
 
@@ -234,19 +241,33 @@ class Interpreter:
         self.index = index
         self.emit_event = emit
         self._owners: Dict[int, FileIndex] = {}  # class/function node -> the file that defines it
-        self._register(index)
         self._constant_cache: Dict[Tuple[int, str], Value] = {}
         self._in_progress: set = set()
         self._code_cache: Dict[int, str] = {}
         self._havoc_nodes: Dict[int, List[cst.CSTNode]] = {}
         self._strings: Dict[int, Value] = {}
+        self._running: List[cst.FunctionDef] = []   # the functions being run, innermost last
+        self._method_class: Dict[int, cst.ClassDef] = {}  # method node -> the class defining it
+        self._registered: Dict[int, FileIndex] = {}
+        self._assignments: Dict[int, Dict[str, int]] = {}
         self._steps = 0
+        self._register(index)
 
     # --- files ----------------------------------------------------------------------------------
 
     def _register(self, index: FileIndex) -> None:
+        if id(index) in self._registered:
+            return
+        self._registered[id(index)] = index  # (kept: the id stays this index's)
         for node in index.classes + index.functions:
             self._owners[id(node)] = index
+        for cls in index.classes:
+            self._register_methods(cls)
+
+    def _register_methods(self, cls: cst.ClassDef) -> None:
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self._method_class[id(stmt)] = cls
 
     @contextmanager
     def within(self, node: cst.CSTNode):
@@ -261,9 +282,12 @@ class Interpreter:
     def resolve_project(self, ref: "ProjectRefV", depth: int = 0) -> Value:
         """``from .layers import create_conv2d``: the helper as the other file defines it."""
         project = self.index.project
-        if project is None or depth > 8:
+        if depth > 8:
             return UNKNOWN
-        index = project.index(ref.module)
+        if project is not None and project.has_module(ref.module):
+            index = project.index(ref.module)
+        else:
+            index = stub_index(ref.module)  # a library layer convlint models from its own code
         if index is None:
             return UNKNOWN
         self._register(index)
@@ -479,8 +503,24 @@ class Interpreter:
                 env[params[0].name.value] = self_v
         start = State(env, caller.facts.copy() if not split else caller.facts, dict(caller.truths), self_v)
         body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else _simple_body(fn.body)
-        states = self.exec_block(body, [start], ctx)
+        self._running.append(fn)
+        try:
+            states = self.exec_block(body, [start], ctx)
+        finally:
+            self._running.pop()
         return [s for s in states if not s.facts.infeasible]
+
+    def closure_of(self, st: State) -> Optional[Dict[str, Value]]:
+        """What a def inside the running function sees of its variables. Python reads them when the
+        nested code runs, not when it is defined: a variable bound once is known now, one bound again
+        (or later) is unknown; never the global of the same name."""
+        if not self._running:
+            return None
+        fn = self._running[-1]
+        counts = self._assignments.get(id(fn))
+        if counts is None:
+            counts = self._assignments[id(fn)] = _assignment_counts(fn)
+        return {name: st.env[name] if n == 1 and name in st.env else UNKNOWN for name, n in counts.items()}
 
     def call_function(self, fn: FuncV, args: Sequence[Value], kwargs: Dict[str, Value], st: State,
                       ctx: Context, node: cst.Call) -> Value:
@@ -590,11 +630,12 @@ class Interpreter:
             return self.exec_block(stmt.body.body, states, ctx)
         if isinstance(stmt, cst.FunctionDef):
             for st in states:
-                st.env[stmt.name.value] = FuncV(stmt, closure=dict(st.env))
+                st.env[stmt.name.value] = FuncV(stmt, closure=self.closure_of(st))
             return states
         if isinstance(stmt, cst.ClassDef):
+            self._register_methods(stmt)
             for st in states:
-                st.env[stmt.name.value] = ClassV(stmt, closure=dict(st.env))
+                st.env[stmt.name.value] = ClassV(stmt, closure=self.closure_of(st))
             return states
         for st in states:
             self.havoc(stmt, st)
@@ -823,6 +864,19 @@ class Interpreter:
         ctx = Context(report_adds=False)
         base = self.eval(base_node, st, ctx)
         new: Value = UNKNOWN
+        if isinstance(base, NamedLayersV) and base.keys is not None and value is not None and \
+                len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+            key = self.eval(target.slice[0].slice.value, st, ctx)
+            if isinstance(key, StrV):  # `layers["conv"] = ...` on an OrderedDict: in insertion order
+                keys, items = list(base.keys), list(base.items)
+                if key.text in keys:
+                    items[keys.index(key.text)] = value
+                else:
+                    keys.append(key.text)
+                    items.append(value)
+                new = NamedLayersV(tuple(items), tuple(keys))
+            self.assign(base_node, new, st)
+            return
         if len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
             k = L.as_poly(self.eval(target.slice[0].slice.value, st, ctx))
             items = base.items if isinstance(base, TupleV) else (
@@ -1029,7 +1083,7 @@ class Interpreter:
             value = self.class_attribute(base.node, attr)
             return value
         if isinstance(base, _Super):
-            return _SelfMethod(base.self_v, f"super.{attr}")
+            return _SelfMethod(base.self_v, f"super.{attr}", base.owner)
         if isinstance(base, TensorV):
             if attr == "shape":
                 return ShapeV(base)
@@ -1311,7 +1365,8 @@ class Interpreter:
         if sv is None:
             return UNKNOWN
         if m.name == "super.__init__":
-            base_init = next((self.find_method(b, "__init__") for b in self.same_file_bases(sv.cls)
+            # the bases of the class whose __init__ called super() (not always the instance's class)
+            base_init = next((self.find_method(b, "__init__") for b in self.same_file_bases(m.owner or sv.cls)
                               if self.find_method(b, "__init__") is not None), None)
             if base_init is not None:  # a base class of this file builds part of the module
                 return self.call_function(FuncV(base_init, sv), args, kwargs, st, ctx, node)
@@ -1355,7 +1410,8 @@ class Interpreter:
                 return UNKNOWN
             return LayerV(self.build(name, args, kwargs, node, st, ctx))
         if q == "builtins.super":
-            return _Super(st.self_v)
+            running = self._running[-1] if self._running else None
+            return _Super(st.self_v, self._method_class.get(id(running)) if running is not None else None)
         if q == "torch.nn.Sequential.__init__" and args and isinstance(args[0], SelfV):
             return self.self_method(_SelfMethod(args[0], "super.__init__"), args[1:], kwargs, starred, node, st, ctx)
         if q in ("builtins.hasattr", "builtins.getattr") and len(args) >= 2 and isinstance(args[0], SelfV) \
@@ -1381,6 +1437,8 @@ class Interpreter:
             return UNKNOWN
         if q.startswith("builtins."):
             return self.call_builtin(q[9:], args)
+        if q == "collections.OrderedDict" and not args and not kwargs:
+            return NamedLayersV((), ())
         if q == "collections.OrderedDict" and len(args) == 1 and isinstance(args[0], TupleV):
             pairs = [item.items[1] for item in args[0].items if isinstance(item, TupleV) and len(item.items) == 2]
             return NamedLayersV(tuple(pairs)) if len(pairs) == len(args[0].items) else UNKNOWN
@@ -1487,9 +1545,11 @@ class Interpreter:
         if not ends:
             return LayerV(L.Opaque(anchor))
         if self.find_method(cls, "forward") is None:
-            if kind == "sequential" and len(ends) == 1 and ends[0].self_v and ends[0].self_v.seq_layers is not None:
-                return LayerV(L.Sequential(anchor, list(ends[0].self_v.seq_layers)))
-            return LayerV(L.Opaque(anchor))
+            if kind != "sequential" or not all(e.self_v and e.self_v.seq_layers is not None for e in ends):
+                return LayerV(L.Opaque(anchor))
+            if len(ends) == 1:
+                return LayerV(L.Sequential(anchor, list(ends[0].self_v.seq_layers)))  # type: ignore[union-attr]
+            # an nn.Sequential subclass whose layers depend on its arguments: one variant per path
         variants = [(e.self_v or self_v, e.facts, e.truths) for e in ends]
         return LayerV(L.Composite(anchor, variants))
 
@@ -1501,7 +1561,9 @@ class Interpreter:
             return UNKNOWN
         cls = variants[0][0].cls
         forward = self.find_method(cls, "forward")
-        if forward is None or id(forward) in self._in_progress:
+        sequential = forward is None and not extra and not kwargs and \
+            all(self_v.seq_layers is not None for self_v, _, _ in variants)
+        if not sequential and (forward is None or id(forward) in self._in_progress):
             return UNKNOWN
         inner = Context(ctx.depth + 1, layer.node, False, f"{cls.name.value}.")
         ends: List[State] = []
@@ -1514,6 +1576,10 @@ class Interpreter:
                         merged.add_equal(Poly.atom(k), v)
                 merged.positive |= facts.positive
                 start = State({}, merged, {**st.truths, **truths}, self_v)
+                if sequential:  # an nn.Sequential subclass: its layers in order
+                    start.returned = L.Sequential(layer.node, list(self_v.seq_layers)).apply(t, self.flow(start, inner))
+                    ends.append(start)
+                    continue
                 ends.extend(self.run_function(forward, [t, *extra], dict(kwargs or {}), start, inner, self_v,
                                               split=True))
         finally:
@@ -1778,6 +1844,7 @@ class NamedLayersV(Value):
     """``OrderedDict([("conv", layer), ...])``: the layers, in order, of an ``nn.Sequential``."""
 
     items: Tuple[Value, ...]
+    keys: Optional[Tuple[str, ...]] = None  # known when built item by item (``layers["a"] = ...``)
 
 
 @dataclass(frozen=True)
@@ -1788,6 +1855,14 @@ class _Range(Value):
 def is_instance(value: Value, cls: Value) -> Optional[bool]:
     """``isinstance(self.short, nn.Identity)`` for a layer convlint built, when it can tell."""
     classes = cls.items if isinstance(cls, TupleV) else (cls,)
+    kind = _builtin_kind(value)
+    if kind is not None:
+        if not all(isinstance(c, RefV) for c in classes):
+            return None
+        verdicts = [_BUILTIN_INSTANCE.get((kind, c.qualname)) for c in classes]  # type: ignore[union-attr]
+        if any(v is True for v in verdicts):
+            return True
+        return False if all(v is False for v in verdicts) else None
     if not isinstance(value, LayerV) or not value.layer.torch_name:
         return None
     if not all(isinstance(c, RefV) for c in classes):
@@ -1800,6 +1875,33 @@ def is_instance(value: Value, cls: Value) -> Optional[bool]:
 
 
 _TORCH_BASES = {"torch.nn.Module", "torch.nn.Sequential"}
+
+
+def _builtin_kind(value: Value) -> Optional[str]:
+    if isinstance(value, BoolV):
+        return "bool"
+    if isinstance(value, IntV):
+        return "int"
+    if isinstance(value, StrV):
+        return "str"
+    if isinstance(value, TupleV):
+        return "sequence"   # a tuple or a list: which one is not kept
+    if value is NONE:
+        return "none"
+    return None
+
+
+_SEQUENCE_TYPES = ("typing.Sequence", "collections.abc.Sequence", "typing.Iterable", "collections.abc.Iterable")
+# isinstance(value of this kind, this class): True, False, or absent when it cannot be told
+_BUILTIN_INSTANCE: Dict[Tuple[str, str], bool] = {
+    **{(kind, "builtins.int"): kind in ("int", "bool") for kind in ("int", "bool", "str", "sequence", "none")},
+    **{(kind, "builtins.bool"): kind == "bool" for kind in ("bool", "str", "sequence", "none")},
+    **{(kind, "builtins.float"): False for kind in ("int", "bool", "str", "sequence", "none")},
+    **{(kind, "builtins.str"): kind == "str" for kind in ("int", "bool", "str", "sequence", "none")},
+    **{(kind, t): kind in ("sequence", "str") for kind in ("int", "bool", "str", "sequence", "none")
+       for t in _SEQUENCE_TYPES},
+    **{(kind, t): False for kind in ("int", "bool", "str", "none") for t in ("builtins.tuple", "builtins.list")},
+}
 
 
 def layer_attribute(layer, attr: str) -> Value:
@@ -1855,12 +1957,14 @@ class _Partial(Value):
 @dataclass(frozen=True)
 class _Super(Value):
     self_v: Optional[SelfV]
+    owner: Optional[cst.ClassDef] = None  # the class whose method calls super(): its bases come next
 
 
 @dataclass(frozen=True)
 class _SelfMethod(Value):
     self_v: Optional[SelfV]
     name: str
+    owner: Optional[cst.ClassDef] = None  # for super().method: the class that called super()
 
 
 def _merged(a: TensorV, b: TensorV, node: cst.CSTNode) -> TensorV:
@@ -1886,6 +1990,67 @@ def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:
 
 def _is_layer_class(qualname: str) -> bool:
     return qualname.startswith("torch.nn.") and qualname.count(".") == 2 and qualname[9:10].isupper()
+
+
+def _assignment_counts(fn: cst.FunctionDef) -> Dict[str, int]:
+    """How many times each local variable of ``fn`` is bound (parameters once; a loop or ``+=`` twice),
+    nested scopes left out; ``global``/``nonlocal`` names are not its own."""
+    counts: Dict[str, int] = {}
+    outside: set = set()
+
+    def bind(target: cst.CSTNode, times: int = 1) -> None:
+        if isinstance(target, cst.Name):
+            counts[target.value] = counts.get(target.value, 0) + times
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                bind(element.value, times)
+        elif isinstance(target, cst.StarredElement):
+            bind(target.value, times)
+
+    def visit(node: cst.CSTNode, loop: int) -> None:
+        times = 2 if loop else 1
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            bind(node.name, times)
+            return  # its body is its own scope
+        if isinstance(node, (cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
+            return
+        if isinstance(node, cst.Assign):
+            for t in node.targets:
+                bind(t.target, times)
+        elif isinstance(node, (cst.AnnAssign,)) and node.value is not None:
+            bind(node.target, times)
+        elif isinstance(node, cst.AugAssign):
+            bind(node.target, 2)
+        elif isinstance(node, cst.NamedExpr):
+            bind(node.target, times)
+        elif isinstance(node, (cst.For, cst.While)):
+            if isinstance(node, cst.For):
+                bind(node.target, 2)
+            loop += 1
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            bind(node.asname.name, times)
+        elif isinstance(node, cst.ExceptHandler) and node.name is not None:
+            bind(node.name.name, times)
+        elif isinstance(node, cst.ImportAlias):
+            name = node.asname.name if node.asname is not None else node.name
+            while isinstance(name, cst.Attribute):
+                name = name.value
+            bind(name, times)
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+            outside.update(item.name.value for item in node.names)
+        for child in node.children:
+            visit(child, loop)
+
+    params = fn.params
+    for p in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        bind(p.name)
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            bind(star.name)
+    body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else [fn.body]
+    for stmt in body:
+        visit(stmt, 0)
+    return {name: n for name, n in counts.items() if name not in outside}
 
 
 def _is_method(fn: cst.FunctionDef) -> bool:
@@ -1933,7 +2098,7 @@ _MODULE_MUTATORS = {"append", "extend", "insert", "add_module", "register_module
 _MODULE_ATTRIBUTES = {"training", "forward", "_modules", "_parameters", "_buffers", "__class__", "__dict__"}
 
 _BUILTINS = {"super", "dict", "type", "enumerate", "zip", "int", "max", "min", "tuple", "list", "len", "isinstance", "getattr", "range",
-             "float", "round", "abs", "bool", "print", "setattr", "hasattr", "sum", "any", "all"}
+             "float", "round", "abs", "bool", "print", "setattr", "hasattr", "sum", "any", "all", "str"}
 
 _KEEP_FUNCTIONS = {
     "relu", "relu_", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "leaky_relu",

@@ -70,7 +70,7 @@ class Project:
             source = decode(fh.read())
         if python_syntax_error(source, path):  # Python refuses it: so must we, before LibCST sees it
             return None
-        return FileIndex(parse_libcst(source), name, path.endswith("__init__.py"), self, source)
+        return FileIndex(parse_libcst(source), name, path.endswith("__init__.py"), self, source, path)
 
     def __getstate__(self):
         return {"paths": self.paths, "names": self.names}
