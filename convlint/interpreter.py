@@ -469,10 +469,16 @@ class Interpreter:
         for p in fn.params.kwonly_params:
             name = p.name.value
             env[name] = kwargs[name] if name in kwargs else self.unbound(p, ctx)
+        # inside a call every argument is known (a call with an unknown `*a`/`**kw` is not followed):
+        # `*args` and `**kwargs` hold what the named parameters did not take; at the top of an
+        # analysis they are whatever a caller passes
+        called = ctx.depth > 0
         if isinstance(fn.params.star_arg, cst.Param):
-            env[fn.params.star_arg.name.value] = UNKNOWN
+            env[fn.params.star_arg.name.value] = TupleV(tuple(args[len(params):])) if called else UNKNOWN
         if fn.params.star_kwarg is not None:
-            env[fn.params.star_kwarg.name.value] = UNKNOWN
+            named = {p.name.value for p in params} | {p.name.value for p in fn.params.kwonly_params}
+            env[fn.params.star_kwarg.name.value] = \
+                DictV({k: v for k, v in kwargs.items() if k not in named}) if called else UNKNOWN
         return env
 
     def unbound(self, p: cst.Param, ctx: Context) -> Value:
@@ -864,6 +870,17 @@ class Interpreter:
         ctx = Context(report_adds=False)
         base = self.eval(base_node, st, ctx)
         new: Value = UNKNOWN
+        if isinstance(base, DictV) and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+            key = self.eval(target.slice[0].slice.value, st, ctx)
+            if isinstance(key, StrV):  # `kw["padding"] = 1`, `del kw["act"]`
+                items = dict(base.items)
+                if value is None:
+                    items.pop(key.text, None)
+                else:
+                    items[key.text] = value
+                new = DictV(items)
+            self.assign(base_node, new, st)
+            return
         if isinstance(base, NamedLayersV) and base.keys is not None and value is not None and \
                 len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
             key = self.eval(target.slice[0].slice.value, st, ctx)
@@ -1268,6 +1285,8 @@ class Interpreter:
                     self.eval(receiver, st, ctx)
                 if isinstance(current, TupleV):
                     return self.mutate_list(receiver, node, st, ctx)
+                if isinstance(current, DictV):
+                    return self.mutate_dict(receiver, current, node, st, ctx)
                 if isinstance(current, LayerV) and node.func.attr.value in _MODULE_MUTATORS:
                     return self.mutate_module(receiver, current, node, st, ctx)
         if id(node) in st.call_results:
@@ -1276,7 +1295,12 @@ class Interpreter:
         if func is UNKNOWN or isinstance(func, ParamV):
             return UNKNOWN
         args, kwargs, starred = self.call_arguments(node, st, ctx)
-        return self.apply_callable(func, args, kwargs, starred, node, st, ctx)
+        result = self.apply_callable(func, args, kwargs, starred, node, st, ctx)
+        if isinstance(func, (FuncV, ClassV)):
+            for a in node.args:  # a dict handed to other code may come back changed
+                if not a.star and isinstance(a.value, cst.Name) and isinstance(st.env.get(a.value.value), DictV):
+                    st.env[a.value.value] = UNKNOWN
+        return result
 
     def call_arguments(self, node: cst.Call, st: State, ctx: Context) -> Tuple[List[Value], Dict[str, Value], bool]:
         """Positional and keyword values; ``starred`` when ``*args``/``**kw`` hide some."""
@@ -1342,6 +1366,30 @@ class Interpreter:
                 new = TupleV(current.items + args[0].items)
         self.assign(receiver, new, st)
         return NONE
+
+    def mutate_dict(self, receiver: cst.BaseExpression, current: "DictV", node: cst.Call, st: State,
+                    ctx: Context) -> Value:
+        """``kw.setdefault("padding", 1)``, ``kw.update(...)``, ``kw.pop("act", None)`` on a dict of
+        keyword arguments; any other method forgets the dict."""
+        method = node.func.attr.value  # type: ignore[attr-defined]
+        args, kwargs, starred = self.call_arguments(node, st, ctx)
+        items: Optional[Dict[str, Value]] = dict(current.items)
+        result: Value = UNKNOWN
+        key = args[0].text if args and isinstance(args[0], StrV) else None
+        if starred:
+            items = None
+        elif method == "setdefault" and key is not None and len(args) in (1, 2) and not kwargs:
+            result = items.setdefault(key, args[1] if len(args) == 2 else NONE)  # type: ignore[union-attr]
+        elif method == "update" and len(args) <= 1 and (not args or isinstance(args[0], DictV)):
+            items.update(args[0].items if args else {})  # type: ignore[union-attr]
+            items.update(kwargs)  # type: ignore[union-attr]
+            result = NONE
+        elif method == "pop" and key is not None and len(args) in (1, 2) and not kwargs:
+            result = items.pop(key, args[1] if len(args) == 2 else UNKNOWN)  # type: ignore[union-attr]
+        else:
+            items = None
+        self.assign(receiver, UNKNOWN if items is None else DictV(items), st)
+        return result
 
     def mutate_module(self, receiver: cst.BaseExpression, current: LayerV, node: cst.Call, st: State,
                       ctx: Context) -> Value:
@@ -1530,6 +1578,8 @@ class Interpreter:
         base = self.torch_layer_base(cls)
         if base is not None:  # `class MyConv(nn.Conv2d): pass` builds an nn.Conv2d
             return self.call_ref(base, args, kwargs, False, node, st, ctx)
+        if kind is None and _is_dataclass(cls):
+            return self.dataclass_instance(cls, args, kwargs)
         if kind is None or ctx.depth >= MAX_DEPTH or id(cls) in self._in_progress:
             return LayerV(L.Opaque(anchor))
         inner = Context(ctx.depth + 1, anchor, False, f"{cls.name.value}.")
@@ -1552,6 +1602,37 @@ class Interpreter:
             # an nn.Sequential subclass whose layers depend on its arguments: one variant per path
         variants = [(e.self_v or self_v, e.facts, e.truths) for e in ends]
         return LayerV(L.Composite(anchor, variants))
+
+    def dataclass_instance(self, cls: cst.ClassDef, args: List[Value], kwargs: Dict[str, Value]) -> Value:
+        """A ``@dataclass`` config (``LayerFn(conv_norm_act=ConvNormAct)``): its fields, bound like
+        ``__init__`` binds them, readable as attributes. Inherited fields are not followed."""
+        if cls.bases:
+            return UNKNOWN
+        fields: List[Tuple[str, Optional[Value]]] = []
+        for stmt in cls.body.body:
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            if not isinstance(small, cst.AnnAssign) or not isinstance(small.target, cst.Name):
+                continue
+            annotation = dotted(small.annotation.annotation)
+            if annotation in ("ClassVar", "typing.ClassVar"):
+                continue
+            default: Optional[Value] = None
+            if small.value is not None:
+                value = small.value
+                if isinstance(value, cst.Call) and dotted(value.func) in ("field", "dataclasses.field"):
+                    given = {a.keyword.value: a.value for a in value.args if a.keyword is not None}
+                    default = self.eval_static(given["default"]) if "default" in given else UNKNOWN
+                else:
+                    default = self.eval_static(value)
+            fields.append((small.target.value, default))
+        names = [name for name, _ in fields]
+        if len(args) > len(fields) or any(k not in names for k in kwargs):
+            return UNKNOWN
+        items: Dict[str, Value] = {}
+        for i, (name, default) in enumerate(fields):
+            given_value = args[i] if i < len(args) else kwargs.get(name)
+            items[name] = given_value if given_value is not None else (UNKNOWN if default is None else default)
+        return DictV(items)
 
     @_in_owner(lambda args: _composite_class(args[0]))
     def run_composite(self, layer: L.Composite, t: TensorV, st: State, ctx: Context,
@@ -1990,6 +2071,14 @@ def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:
 
 def _is_layer_class(qualname: str) -> bool:
     return qualname.startswith("torch.nn.") and qualname.count(".") == 2 and qualname[9:10].isupper()
+
+
+def _is_dataclass(cls: cst.ClassDef) -> bool:
+    for d in cls.decorators:
+        target = d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
+        if dotted(target) in ("dataclass", "dataclasses.dataclass"):
+            return True
+    return False
 
 
 def _assignment_counts(fn: cst.FunctionDef) -> Dict[str, int]:
