@@ -10,6 +10,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 from . import __version__
 from . import config as config_mod
+from .cache import ResultCache, stamp
 from .confirm import DEFAULT_TIMEOUT, Confirmer, torch_available
 from .diagnostics import Diagnostic
 from .project import Project
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print each finding's torch reproducer (a program to paste and run) to stderr")
     check.add_argument("--debug", action="store_true",
                        help="print the traceback of an internal error (a convlint bug) to stderr")
+    check.add_argument("--no-cache", action="store_true",
+                       help="analyse every file again (the cache is in $CONVLINT_CACHE_DIR or ~/.cache/convlint)")
     check.add_argument("--confirm-timeout", type=float, default=None, metavar="SECONDS",
                        help=f"time limit of the torch confirmation (default {DEFAULT_TIMEOUT:g})")
     rule = sub.add_parser("rule", help="print a rule's documentation")
@@ -136,7 +139,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 continue
             files.extend(discover(path, config.exclude))
         diagnostics = []
-        for found in iter_files(files, selection, config.input_size, args.jobs):
+        cache = None if args.no_cache else ResultCache.for_run(
+            [selection, config.input_size], [os.path.abspath(f) for f in files] if len(files) > 1 else [])
+        for found in iter_files(files, selection, config.input_size, args.jobs, cache):
             diagnostics.extend(found)
             if confirmer is not None and any(d.repro is not None for d in found):
                 confirmer.start()
@@ -220,33 +225,46 @@ def _ignored(rel: str, patterns: Sequence[str], is_dir: bool = False) -> bool:
 
 
 _PROJECT: Optional[Project] = None  # the files checked together, in each worker process
+_CACHE: Optional[ResultCache] = None
 
 
-def _init_worker(project: Optional[Project]) -> None:
-    global _PROJECT
-    _PROJECT = project
+def _init_worker(project: Optional[Project], cache: Optional[ResultCache] = None) -> None:
+    global _PROJECT, _CACHE
+    _PROJECT, _CACHE = project, cache
 
 
 def _check_one(job: Tuple[str, Selection, Optional[List[int]]]) -> List[Diagnostic]:
     path, selection, input_size = job
-    return check_path(path, path, selection, input_size, _PROJECT)
+    cache, project = _CACHE, _PROJECT
+    if cache is None:
+        return check_path(path, path, selection, input_size, project)
+    kept = cache.get(path)
+    if kept is not None:
+        return kept
+    before = stamp(path)
+    if project is not None:
+        project.read.clear()
+    found = check_path(path, path, selection, input_size, project)
+    if not any(d.code == "CVL001" and d.message.startswith(INTERNAL_ERROR) for d in found):
+        cache.put(path, before, sorted(project.read) if project is not None else (), found)
+    return found
 
 
 def iter_files(files: Sequence[str], selection: Selection, input_size: Optional[List[int]],
-               jobs: int) -> Iterator[List[Diagnostic]]:
+               jobs: int, cache: Optional[ResultCache] = None) -> Iterator[List[Diagnostic]]:
     """Each file's diagnostics, in the order of ``files``, from ``jobs`` worker processes. The files
     form one project: an import of one by another is followed."""
     jobs = jobs or os.cpu_count() or 1
     project = Project(files) if len(files) > 1 else None
     work = [(f, selection, input_size) for f in files]
     if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
-        _init_worker(project)
+        _init_worker(project, cache)
         try:
             yield from map(_check_one, work)
         finally:
             _init_worker(None)
         return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(project,)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(project, cache)) as pool:
         yield from pool.map(_check_one, work, chunksize=max(1, len(work) // (jobs * 8)))
 
 

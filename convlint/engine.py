@@ -22,7 +22,8 @@ from .diagnostics import Diagnostic, Finding
 from .rules import ALL_RULES, RULES
 
 # Every finding involves one of these layers (by name: an alias import still names it), so a file
-# without any of them is only syntax-checked, with `ast`, ten times cheaper than LibCST.
+# without any of them is only syntax-checked, with `ast`, ten times cheaper than LibCST (unless it
+# imports from another checked file, whose helpers may build them).
 _LAYER_NAMES = (r"\b(Conv[123]d|BatchNorm[123]d|SyncBatchNorm|GroupNorm|InstanceNorm[123]d|Linear|"
                 r"(Max|Avg|AdaptiveAvg|AdaptiveMax)Pool[123]d|Sequential)\b")
 _RELEVANT = re.compile(_LAYER_NAMES.encode())
@@ -74,7 +75,7 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
         source = decode(data)
     except (UnicodeDecodeError, LookupError) as exc:
         return [_file_error(path, 1, 1, f"cannot decode: {_reason(exc)}")]
-    relevant = _RELEVANT.search(data) is not None
+    relevant = _RELEVANT.search(data) is not None or (project is not None and project.imports_from_tree(data))
     return check_source(source, path, selection, input_size, relevant, project=project, real_path=real_path)
 
 

@@ -8,10 +8,12 @@ inside the tree stay unknown.
 from __future__ import annotations
 
 import os
+import re
 from collections import OrderedDict
 from typing import Dict, Iterable, Optional, Tuple
 
 CACHE_SIZE = 64  # parsed files kept per process
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import|import[ \t]+([.\w]+))", re.M)
 
 
 class Project:
@@ -26,6 +28,19 @@ class Project:
                 self.paths.setdefault(name, os.path.abspath(path))
                 self.names[os.path.abspath(path)] = (name, is_package)
         self._cache: "OrderedDict[str, Optional[object]]" = OrderedDict()
+        self.read: set = set()  # paths of the modules looked up (what a file's result depends on)
+        self._tops: Optional[set] = None
+
+    def imports_from_tree(self, data: bytes) -> bool:
+        """Whether a file's bytes import from the checked tree (``from .layers import ...``,
+        ``from timm.layers import ...``): its layers may come from helpers there."""
+        if self._tops is None:
+            self._tops = {name.split(".")[0].encode() for name in self.paths}
+        for m in _IMPORT_LINE.finditer(data):
+            module = m.group(1) or m.group(2)
+            if module.startswith(b".") or module.split(b".")[0] in self._tops:
+                return True
+        return False
 
     def module_of(self, path: str) -> Tuple[Optional[str], bool]:
         return self.names.get(os.path.abspath(path), (None, False))
@@ -41,6 +56,8 @@ class Project:
 
     def index(self, name: str):
         """The ``FileIndex`` of a module of the tree (None when absent or unreadable)."""
+        if name in self.paths:
+            self.read.add(self.paths[name])
         if name in self._cache:
             self._cache.move_to_end(name)
             return self._cache[name]
@@ -78,6 +95,8 @@ class Project:
     def __setstate__(self, state) -> None:
         self.paths, self.names = state["paths"], state["names"]
         self._cache = OrderedDict()
+        self.read = set()
+        self._tops = None
 
 
 def module_name(path: str) -> Tuple[Optional[str], bool]:

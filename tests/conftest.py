@@ -16,6 +16,12 @@ def run_convlint(*args: str, stdin: str = None, cwd: Path = ROOT, env=None) -> s
                           text=True, cwd=str(cwd), env={**os.environ, **(env or {})}, timeout=300)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """convlint's result cache in a folder of the test session, not the user's ~/.cache."""
+    os.environ["CONVLINT_CACHE_DIR"] = str(tmp_path_factory.mktemp("convlint-cache"))
+
+
 @pytest.fixture
 def convlint():
     return run_convlint
