@@ -20,6 +20,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from .analysis import analyse
 from .diagnostics import Diagnostic, Finding
 from .rules import ALL_RULES, RULES
+from .stubs import imports_stub
 
 # Every finding involves one of these layers (by name: an alias import still names it), so a file
 # without any of them is only syntax-checked, with `ast`, ten times cheaper than LibCST (unless it
@@ -75,7 +76,8 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
         source = decode(data)
     except (UnicodeDecodeError, LookupError) as exc:
         return [_file_error(path, 1, 1, f"cannot decode: {_reason(exc)}")]
-    relevant = _RELEVANT.search(data) is not None or (project is not None and project.imports_from_tree(data))
+    relevant = _RELEVANT.search(data) is not None or imports_stub(data) or \
+        (project is not None and project.imports_from_tree(data))
     return check_source(source, path, selection, input_size, relevant, project=project, real_path=real_path)
 
 

@@ -14,6 +14,7 @@ from . import __version__
 from . import config as config_mod
 from .engine import RELEVANT_TEXT, Selection, check_source
 from .rules import RULES
+from .stubs import imports_stub
 
 
 @lru_cache(maxsize=64)
@@ -38,7 +39,7 @@ class Plugin:
         source = "".join(self.lines)
         if source.startswith("\ufeff"):
             source = source[1:]
-        relevant = RELEVANT_TEXT.search(source) is not None
+        relevant = RELEVANT_TEXT.search(source) is not None or imports_stub(source.encode("utf-8", "surrogatepass"))
         if not relevant:
             return  # flake8 reports syntax errors itself (E999)
         directory = os.path.dirname(os.path.abspath(self.filename)) if self.filename not in ("stdin", "-") \

@@ -31,7 +31,7 @@ from .values import (
 
 MAX_PATHS = 48      # live paths per function; more are dropped (fewer paths: fewer findings)
 MAX_DEPTH = 8       # nested helpers / module classes
-MAX_SPLIT = 3       # distinct results of a helper call that fork its caller
+MAX_SPLIT = 4       # distinct results of a helper call that fork its caller
 MAX_UNROLL = 32     # items of a loop that is run once per item
 STEP_BUDGET = 20000  # statements run per class or function analysed: a linter must not stall on one file
 
@@ -284,10 +284,13 @@ class Interpreter:
         project = self.index.project
         if depth > 8:
             return UNKNOWN
-        if project is not None and project.has_module(ref.module):
+        stub = stub_index(ref.module) if ref.module in STUB_MODULES else None
+        if stub is not None and ref.name in stub.names:
+            index = stub  # a library layer convlint models (see convlint.stubs)
+        elif project is not None and project.has_module(ref.module):
             index = project.index(ref.module)
         else:
-            index = stub_index(ref.module)  # a library layer convlint models from its own code
+            index = stub
         if index is None:
             return UNKNOWN
         self._register(index)
@@ -703,14 +706,18 @@ class Interpreter:
             return states
         out = []
         for st in states:
-            cond = self.to_cond(self.eval(test, st, ctx.without_adds()), test)
+            tested = self.eval(test, st, ctx.without_adds())
+            cond = self.to_cond(tested, test)
             verdict = decide(cond, st)
             if verdict is not None:
                 st.choices[id(value)] = verdict
                 out.append(st)
                 continue
             other = st.fork()
-            for path, truth in ((st, True), (other, False)):
+            # `layers = layers or LayerFn()` on an argument nobody gave: the default path first, so
+            # that it is among the paths kept when there are too many
+            order = ((other, False), (st, True)) if isinstance(tested, ParamV) else ((st, True), (other, False))
+            for path, truth in order:
                 assume(cond, truth, path)
                 path.choices[id(value)] = truth
                 if not path.facts.infeasible:
@@ -1126,6 +1133,8 @@ class Interpreter:
         if i is None or i.value is None:
             return UNKNOWN
         k = i.value
+        if isinstance(base, ParamV):
+            return ParamV(f"{base.name}[{k}]")  # `dilation[0]`: unknown, but the same at every read
         if isinstance(base, TupleV) and -len(base.items) <= k < len(base.items):
             return base.items[k]
         if isinstance(base, LayerV) and isinstance(base.layer, L.ModuleList):
@@ -1196,6 +1205,8 @@ class Interpreter:
         if sym in ("==", "!=") and isinstance(left, (StrV, NoneV)) and isinstance(right, (StrV, NoneV)):
             same = left == right
             return ConstC(same if sym == "==" else not same)
+        if sym in ("==", "!=") and {_builtin_kind(left), _builtin_kind(right)} in ({"int", "str"}, {"str", "sequence"}):
+            return ConstC(sym == "!=")  # `padding == ''` for padding=0: never equal (a bool is an int too)
         return AtomC(self.code(whole))
 
     def is_none(self, value: Value, node: cst.CSTNode) -> Cond:
@@ -1285,7 +1296,7 @@ class Interpreter:
                     self.eval(receiver, st, ctx)
                 if isinstance(current, TupleV):
                     return self.mutate_list(receiver, node, st, ctx)
-                if isinstance(current, DictV):
+                if isinstance(current, DictV) and not isinstance(current, NamespaceV):
                     return self.mutate_dict(receiver, current, node, st, ctx)
                 if isinstance(current, LayerV) and node.func.attr.value in _MODULE_MUTATORS:
                     return self.mutate_module(receiver, current, node, st, ctx)
@@ -1298,7 +1309,8 @@ class Interpreter:
         result = self.apply_callable(func, args, kwargs, starred, node, st, ctx)
         if isinstance(func, (FuncV, ClassV)):
             for a in node.args:  # a dict handed to other code may come back changed
-                if not a.star and isinstance(a.value, cst.Name) and isinstance(st.env.get(a.value.value), DictV):
+                if not a.star and isinstance(a.value, cst.Name) and isinstance(st.env.get(a.value.value), DictV) \
+                        and not isinstance(st.env.get(a.value.value), NamespaceV):
                     st.env[a.value.value] = UNKNOWN
         return result
 
@@ -1632,7 +1644,7 @@ class Interpreter:
         for i, (name, default) in enumerate(fields):
             given_value = args[i] if i < len(args) else kwargs.get(name)
             items[name] = given_value if given_value is not None else (UNKNOWN if default is None else default)
-        return DictV(items)
+        return NamespaceV(items)
 
     @_in_owner(lambda args: _composite_class(args[0]))
     def run_composite(self, layer: L.Composite, t: TensorV, st: State, ctx: Context,
@@ -2013,6 +2025,12 @@ class DictV(Value):
 
     def __hash__(self) -> int:
         return id(self)
+
+
+@dataclass(frozen=True, eq=False)
+class NamespaceV(DictV):
+    """A ``@dataclass`` config instance: fields read as attributes (``layers.conv_norm_act(...)`` calls
+    one); not a dict, so method calls on it are not dict changes."""
 
 
 @dataclass(frozen=True)
