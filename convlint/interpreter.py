@@ -662,15 +662,29 @@ class Interpreter:
         out = []
         for st in states:
             func = self.eval(value.func, st, ctx)
-            if not isinstance(func, FuncV) or func.bound_self is not None:
+            module = isinstance(func, LayerV) and isinstance(func.layer, L.Composite)
+            if not module and (not isinstance(func, FuncV) or func.bound_self is not None):
                 out.append(st)
                 continue
             args, kwargs, starred = self.call_arguments(value, st, ctx)
-            ends = None if starred else self.function_ends(func, args, kwargs, st, ctx, value)
+            if module:
+                # `x = self.block(x)`: a module whose variants give different results forks the caller
+                if starred or not args or not isinstance(args[0], TensorV):
+                    out.append(st)
+                    continue
+                ends = self.composite_ends(func.layer, args[0], st, ctx, args[1:], kwargs)  # type: ignore
+            else:
+                ends = None if starred else self.function_ends(func, args, kwargs, st, ctx, value)
             ends = [e for e in ends or () if not e.facts.infeasible]
             results = [NONE if e.returned is None else e.returned for e in ends]
+            if module:
+                results = [self.module_output(func.layer, args[0], r) for r in results]  # type: ignore
             if len(ends) <= 1 or all(r == results[0] for r in results):
-                st.call_results[id(value)] = self.merge_into(st, ends) if ends else UNKNOWN
+                if module:
+                    merged = self.merge_into(st, ends, same_self=False) if ends else UNKNOWN
+                    st.call_results[id(value)] = self.module_output(func.layer, args[0], merged)  # type: ignore
+                else:
+                    st.call_results[id(value)] = self.merge_into(st, ends) if ends else UNKNOWN
                 out.append(st)
                 continue
             # one path per distinct known result (with the facts of a helper path that gives it); the
@@ -679,13 +693,19 @@ class Interpreter:
             for end, result in zip(ends, results):
                 if result is not UNKNOWN and not any(r == result for r, _ in distinct):
                     distinct.append((result, end))
-            if len(distinct) > MAX_SPLIT:
-                st.call_results[id(value)] = UNKNOWN
+            if len(distinct) > (1 if module else MAX_SPLIT):
+                # a module's variants that give different known results stay merged: which one the
+                # caller built may be fixed by conditions convlint cannot read (`assert
+                # self.pool.feat_mult() == 1`); only an unknown variant gets a path of its own
+                st.call_results[id(value)] = self.module_output(func.layer, args[0], self.merge_into(  # type: ignore
+                    st, ends, same_self=False)) if module else UNKNOWN
                 out.append(st)
                 continue
             for result, end in distinct:
                 path = st.fork()
-                path.facts, path.truths = end.facts.copy(), {**path.truths, **end.truths}
+                path.facts = end.facts.copy()
+                if not module:  # a module's own conditions are about its own variables, not the caller's
+                    path.truths = {**path.truths, **end.truths}
                 path.call_results[id(value)] = result
                 out.append(path)
             if any(r is UNKNOWN for r in results):
@@ -1646,18 +1666,28 @@ class Interpreter:
             items[name] = given_value if given_value is not None else (UNKNOWN if default is None else default)
         return NamespaceV(items)
 
-    @_in_owner(lambda args: _composite_class(args[0]))
     def run_composite(self, layer: L.Composite, t: TensorV, st: State, ctx: Context,
                       extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None) -> Value:
+        """The module applied to ``t``: its variants' results merged into one value."""
+        ends = self.composite_ends(layer, t, st, ctx, extra, kwargs)
+        if ends is None:
+            return UNKNOWN
+        return self.module_output(layer, t, self.merge_into(st, ends, same_self=False))
+
+    @_in_owner(lambda args: _composite_class(args[0]))
+    def composite_ends(self, layer: L.Composite, t: TensorV, st: State, ctx: Context,
+                       extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None
+                       ) -> Optional[List[State]]:
+        """The end states of the module's ``forward`` on ``t``, one or more per variant (None: not run)."""
         variants = layer.instance  # list of (SelfV, Facts, truths)
         if not variants or ctx.depth >= MAX_DEPTH:
-            return UNKNOWN
+            return None
         cls = variants[0][0].cls
         forward = self.find_method(cls, "forward")
         sequential = forward is None and not extra and not kwargs and \
             all(self_v.seq_layers is not None for self_v, _, _ in variants)
         if not sequential and (forward is None or id(forward) in self._in_progress):
-            return UNKNOWN
+            return None
         inner = Context(ctx.depth + 1, layer.node, False, f"{cls.name.value}.")
         ends: List[State] = []
         self._in_progress.add(id(forward))
@@ -1677,9 +1707,12 @@ class Interpreter:
                                               split=True))
         finally:
             self._in_progress.discard(id(forward))
-        out = self.merge_into(st, ends, same_self=False)
+        return ends
+
+    @staticmethod
+    def module_output(layer: L.Composite, t: TensorV, out: Value) -> Value:
+        """Everything that happened inside the module is reported at the module's constructor call."""
         if isinstance(out, TensorV):
-            # everything inside the module is reported at the module's constructor call
             steps = tuple(s if s.node is layer.node or s.kind == "other" else Step(s.kind, layer.node, s.layer)
                           for s in out.history[len(t.history):])
             out = out.derive(history=t.history + steps)

@@ -5,6 +5,8 @@ comparison is made once however many rules look at it.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -73,9 +75,9 @@ class ResidualShapes:
 
 
 def render_poly(p: Poly) -> str:
-    text = str(p)
-    # the channel symbol of a forward argument `x` reads as `C_x`
-    return text.replace("C[", "C_").replace("]", "")
+    # the channel symbol of a forward argument `x` reads as `C_x` (other brackets are the code's own:
+    # `widths[0]`, `cfg['width']`)
+    return re.sub(r"\bC\[(\w+)\]", r"C_\1", str(p))
 
 
 def total_stride(steps: Tuple[Step, ...], facts: Facts) -> Optional[Poly]:

@@ -7,9 +7,11 @@ from torch import nn
 
 
 def get_padding(kernel_size, stride=1, dilation=1, **_):
-    if isinstance(kernel_size, int) and isinstance(stride, int) and isinstance(dilation, int):
-        return ((stride - 1) + dilation * (kernel_size - 1)) // 2
-    return _not_modelled()  # timm gives a per-dim list for tuples
+    # timm gives the same per dim for tuples (a symbol stands for an int here, as everywhere in convlint)
+    if isinstance(kernel_size, (tuple, list)) or isinstance(stride, (tuple, list)) or \
+            isinstance(dilation, (tuple, list)):
+        return _not_modelled()
+    return ((stride - 1) + dilation * (kernel_size - 1)) // 2
 
 
 def is_static_pad(kernel_size, stride=1, dilation=1, **_):
@@ -18,7 +20,8 @@ def is_static_pad(kernel_size, stride=1, dilation=1, **_):
 
 def create_conv2d(in_channels, out_channels, kernel_size, stride=1, padding='', dilation=1, groups=1,
                   depthwise=False, bias=False, **kwargs):
-    if not (isinstance(kernel_size, int) and isinstance(stride, int) and isinstance(dilation, int)):
+    if isinstance(kernel_size, (tuple, list)) or isinstance(stride, (tuple, list)) or \
+            isinstance(dilation, (tuple, list)):
         return _not_modelled()  # MixedConv2d for a list of kernels, per-dim padding for tuples
     if depthwise:
         groups = in_channels
