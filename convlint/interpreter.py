@@ -249,6 +249,7 @@ class Interpreter:
         self._running: List[cst.FunctionDef] = []   # the functions being run, innermost last
         self._method_class: Dict[int, cst.ClassDef] = {}  # method node -> the class defining it
         self._registered: Dict[int, FileIndex] = {}
+        self._module_calls: Dict[int, List[cst.Call]] = {}  # statement -> `self.x(name)` calls in it
         self._assignments: Dict[int, Dict[str, int]] = {}
         self._steps = 0
         self._register(index)
@@ -657,13 +658,21 @@ class Interpreter:
         if len(stmt.body) != 1:
             return states
         value = getattr(stmt.body[0], "value", None)
-        if not isinstance(value, cst.Call):
-            return states
+        if isinstance(value, cst.Call):
+            return self.split_one_call(value, states, ctx, helpers=True)
+        nested = self._module_calls.get(id(stmt))
+        if nested is None:
+            nested = self._module_calls[id(stmt)] = _nested_module_calls(value)
+        for call in nested:  # `self.conv_1x1(x) + self.conv_kxk(x)`: each module call, in order
+            states = self.split_one_call(call, states, ctx, helpers=False)
+        return states
+
+    def split_one_call(self, value: cst.Call, states: List[State], ctx: Context, helpers: bool) -> List[State]:
         out = []
         for st in states:
             func = self.eval(value.func, st, ctx)
             module = isinstance(func, LayerV) and isinstance(func.layer, L.Composite)
-            if not module and (not isinstance(func, FuncV) or func.bound_self is not None):
+            if not module and (not helpers or not isinstance(func, FuncV) or func.bound_self is not None):
                 out.append(st)
                 continue
             args, kwargs, starred = self.call_arguments(value, st, ctx)
@@ -2122,6 +2131,23 @@ def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:
 
 def _is_layer_class(qualname: str) -> bool:
     return qualname.startswith("torch.nn.") and qualname.count(".") == 2 and qualname[9:10].isupper()
+
+
+def _nested_module_calls(value: Optional[cst.CSTNode]) -> List[cst.Call]:
+    """``self.block(x)`` calls inside an expression whose arguments are plain names (evaluating them
+    ahead of the expression changes nothing), in source order."""
+    found: List[cst.Call] = []
+    stack = [value] if value is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (cst.IfExp, cst.BooleanOperation, cst.Lambda, cst.ListComp, cst.SetComp,
+                          cst.DictComp, cst.GeneratorExp)):
+            continue  # evaluated only on some condition, or later
+        if isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and isinstance(n.func.value, cst.Name) \
+                and n.func.value.value == "self" and all(isinstance(a.value, cst.Name) and not a.star for a in n.args):
+            found.append(n)
+        stack.extend(reversed(n.children))
+    return found
 
 
 def _is_dataclass(cls: cst.ClassDef) -> bool:
