@@ -8,7 +8,10 @@ channels and spatial sizes are known as expressions; otherwise it is *unknown*, 
 - `operand unknown`: an operand was not followed (a module built elsewhere, a loop, an unmodelled call)
 - `channels unknown` / `sizes unknown`: both operands were followed but one of these is not known
 
-Usage: python scripts/residual_coverage.py CORPUS_DIR [--files a.py b.py ...]
+It then lists what builds the modules the unknown adds read (`self.shortcut = create_shortcut(...)`),
+most frequent first: the constructs to model next.
+
+Usage: python scripts/residual_coverage.py CORPUS_DIR [--files a.py b.py ...] [--top N]
 """
 from __future__ import annotations
 
@@ -30,6 +33,14 @@ class _AddFinder(cst.CSTVisitor):
     def __init__(self) -> None:
         self.adds = []
         self.in_forward = 0
+        self.classes = []       # the class around each forward being visited
+        self.class_of = {}      # add node -> its class
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.classes.append(node)
+
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        self.classes.pop()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.name.value == "forward":
@@ -41,11 +52,11 @@ class _AddFinder(cst.CSTVisitor):
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if self.in_forward and isinstance(node.operator, cst.Add) and not _literal(node.left, node.right):
-            self.adds.append(node)
+            self._add(node)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         if self.in_forward and isinstance(node.operator, cst.AddAssign) and not _literal(node.value):
-            self.adds.append(node)
+            self._add(node)
 
     def visit_Call(self, node: cst.Call) -> None:
         if not self.in_forward or not isinstance(node.func, cst.Attribute):
@@ -53,9 +64,62 @@ class _AddFinder(cst.CSTVisitor):
         attr = node.func.attr.value
         if attr in ("add", "add_") and node.args and not _literal(*(a.value for a in node.args[:2])):
             if isinstance(node.func.value, cst.Name) and node.func.value.value in ("torch",):
-                self.adds.append(node)
+                self._add(node)
             elif attr == "add_" or not (isinstance(node.func.value, cst.Name) and node.func.value.value == "F"):
-                self.adds.append(node)
+                self._add(node)
+
+    def _add(self, node) -> None:
+        self.adds.append(node)
+        self.class_of[id(node)] = self.classes[-1] if self.classes else None
+
+
+def _code(node) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def _callee(expr) -> str:
+    """How a module attribute is built, as a short label: the callee's dotted name, or the kind of value."""
+    if isinstance(expr, cst.Call):
+        text = _code(expr.func)
+        return f"{text}(...)" if len(text) <= 40 else "a call"
+    if isinstance(expr, (cst.IfExp, cst.BooleanOperation)):
+        return "a conditional expression"
+    if isinstance(expr, cst.Name):
+        return "an argument or local value"
+    return type(expr).__name__
+
+
+def constructs(add, cls) -> list:
+    """What builds the modules an unknown add uses: for each ``self.name`` its operands read, the
+    right-hand side of ``self.name = ...`` in the class (or where else it comes from)."""
+    operands = [add.left, add.right] if isinstance(add, cst.BinaryOperation) else \
+        [add.target, add.value] if isinstance(add, cst.AugAssign) else [a.value for a in add.args[:2]]
+    names = []
+    for operand in operands:
+        for n in _walk(operand):
+            if isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name) and n.value.value == "self":
+                names.append(n.attr.value)
+    if not names:
+        return ["local tensors only (the forward's own dataflow)"]
+    built = {}
+    if cls is not None:
+        for n in _walk(cls):
+            if isinstance(n, cst.Assign):
+                for t in n.targets:
+                    target = t.target
+                    if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and \
+                            target.value.value == "self":
+                        built.setdefault(target.attr.value, _callee(n.value))
+    return [f"self.{name} = {built[name]}" if name in built else "a module set outside the class body "
+            "(base class, setattr, loop)" for name in dict.fromkeys(names)]
+
+
+def _walk(node):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)
 
 
 def _literal(*nodes) -> bool:
@@ -84,16 +148,23 @@ def classify(path: str, project=None):
         prev = status.get(id(event.node))
         if prev != "understood":
             status[id(event.node)] = verdict
-    return [status.get(id(node), "operand unknown") for node in finder.adds]
+    out = []
+    for node in finder.adds:
+        verdict = status.get(id(node), "operand unknown")
+        why = constructs(node, finder.class_of.get(id(node))) if verdict != "understood" else []
+        out.append((verdict, why))
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus")
     parser.add_argument("--files", nargs="*", default=[], help="also report these files (paths in the corpus)")
+    parser.add_argument("--top", type=int, default=25, help="how many unknown constructs to list")
     args = parser.parse_args()
     per_package = collections.defaultdict(collections.Counter)
     per_file = {}
+    unknown_constructs = collections.Counter()
     all_files = [os.path.join(d, f) for d, _, fs in os.walk(args.corpus) for f in fs if f.endswith(".py")]
     project = Project(all_files)  # as `convlint check CORPUS` sees it: imports inside it are followed
     for dirpath, dirnames, filenames in os.walk(args.corpus):
@@ -109,8 +180,10 @@ def main() -> int:
             except Exception as exc:  # noqa: BLE001 - a survey reports, it does not stop
                 print(f"{rel}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 continue
-            per_package[package].update(verdicts)
-            per_file[rel] = collections.Counter(verdicts)
+            per_package[package].update(v for v, _ in verdicts)
+            per_file[rel] = collections.Counter(v for v, _ in verdicts)
+            for _, why in verdicts:
+                unknown_constructs.update(why)
 
     def row(name: str, c: collections.Counter) -> str:
         total = sum(c.values())
@@ -132,6 +205,10 @@ def main() -> int:
         print(header.replace("package", "file"))
         for f in args.files:
             print(row(f, per_file.get(f, collections.Counter())))
+    print("\nWhat builds the modules the adds not understood use, most frequent first (an add counts once "
+          "per module it reads):\n\n| construct | adds |\n|---|---|")
+    for construct, n in unknown_constructs.most_common(args.top):
+        print(f"| `{construct}` | {n} |")
     return 0
 
 
