@@ -87,6 +87,21 @@ class ResultCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def _content_entry(self, path: str, source: str) -> str:
+        digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+        return self._entry(f"{path}\0{digest}")
+
+    def get_for_source(self, path: str, source: str) -> Optional[List[Diagnostic]]:
+        """The diagnostics of exactly this source text (the flake8 plugin, which has no file stamp)."""
+        try:
+            with open(self._content_entry(path, source), encoding="utf-8") as fh:
+                return [Diagnostic(**d) for d in json.load(fh)["diagnostics"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put_for_source(self, path: str, source: str, diagnostics: List[Diagnostic]) -> None:
+        self._write(self._content_entry(path, source), {"diagnostics": [dataclasses.asdict(d) for d in diagnostics]})
+
     def put(self, path: str, before: Optional[Stamp], deps: Iterable[str],
             diagnostics: List[Diagnostic]) -> None:
         """Keep ``diagnostics`` of ``path`` as it was when analysed (``before``: its stamp then)."""
@@ -94,7 +109,9 @@ class ResultCache:
             return  # the file changed while it was checked: what was found belongs to neither version
         dep_stamps: Dict[str, Optional[Stamp]] = {dep: stamp(dep) for dep in deps}
         entry = {"stamp": before, "deps": dep_stamps, "diagnostics": [dataclasses.asdict(d) for d in diagnostics]}
-        target = self._entry(path)
+        self._write(self._entry(path), entry)
+
+    def _write(self, target: str, entry: dict) -> None:
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")

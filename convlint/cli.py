@@ -139,7 +139,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 continue
             files.extend(discover(path, config.exclude))
         diagnostics = []
-        cache = None if args.no_cache else ResultCache.for_run(
+        cache = None if args.no_cache or os.environ.get("CONVLINT_NO_CACHE") else ResultCache.for_run(
             [selection, config.input_size], [os.path.abspath(f) for f in files] if len(files) > 1 else [])
         for found in iter_files(files, selection, config.input_size, args.jobs, cache):
             diagnostics.extend(found)

@@ -2,7 +2,8 @@
 ``convlint check --no-confirm --format text``, from the source lines flake8 already read.
 
 flake8 handles ``# noqa``, ``--select``/``--ignore`` and ``--jobs`` itself. A file that mentions no
-modelled layer costs one regular-expression search; the plugin never confirms with torch.
+modelled layer costs one regular-expression search; a file checked before with the same text is read
+from convlint's result cache (``CONVLINT_NO_CACHE=1`` turns it off); the plugin never confirms with torch.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Iterator, Optional, Sequence, Tuple
 
 from . import __version__
 from . import config as config_mod
-from .engine import RELEVANT_TEXT, Selection, check_source
+from .cache import ResultCache
+from .engine import INTERNAL_ERROR, RELEVANT_TEXT, Selection, check_source
 from .rules import RULES
 from .stubs import imports_stub
 
@@ -25,6 +27,14 @@ def _input_size(directory: str) -> Optional[Tuple[int, ...]]:
     except config_mod.ConfigError:
         return None
     return tuple(config.input_size) if config.input_size else None
+
+
+@lru_cache(maxsize=8)
+def _cache(input_size: Optional[Tuple[int, ...]]) -> Optional[ResultCache]:
+    """The result cache of the CLI, keyed here by the file's text (``CONVLINT_NO_CACHE=1``: none)."""
+    if os.environ.get("CONVLINT_NO_CACHE"):
+        return None
+    return ResultCache.for_run([Selection(select=("CVL",)), input_size, "flake8"], [])
 
 
 class Plugin:
@@ -44,8 +54,14 @@ class Plugin:
             return  # flake8 reports syntax errors itself (E999)
         directory = os.path.dirname(os.path.abspath(self.filename)) if self.filename not in ("stdin", "-") \
             else os.getcwd()
-        diagnostics = check_source(source, self.filename, Selection(select=("CVL",)), _input_size(directory),
-                                   relevant=True, noqa=False, python_checked=True)
+        input_size = _input_size(directory)
+        cache = _cache(input_size)
+        diagnostics = cache.get_for_source(self.filename, source) if cache is not None else None
+        if diagnostics is None:
+            diagnostics = check_source(source, self.filename, Selection(select=("CVL",)), input_size,
+                                       relevant=True, noqa=False, python_checked=True)
+            if cache is not None and not any(d.message.startswith(INTERNAL_ERROR) for d in diagnostics):
+                cache.put_for_source(self.filename, source, diagnostics)
         for d in diagnostics:
             if d.code == "CVL001":
                 continue  # flake8 already says E999 for a file Python cannot parse

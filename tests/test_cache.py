@@ -87,3 +87,26 @@ def test_no_cache_writes_nothing_and_a_broken_cache_is_only_slower(convlint, tmp
     assert (broken.returncode, broken.stdout, broken.stderr) == (1, plain.stdout, plain.stderr)
     # nothing was written beside the checked code
     assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["__init__.py", "helpers.py", "model.py"]
+
+
+def test_flake8_plugin_reads_the_cache_by_file_text(tmp_path: Path):
+    import subprocess
+    import sys
+    cache = tmp_path / "cache"
+    env = {**os.environ, "CONVLINT_CACHE_DIR": str(cache)}
+    model = tmp_path / "model.py"
+    model.write_text(BLOCK.replace("from .helpers import conv3x3\n", HELPERS.format(padding=0)))
+
+    def flake8():
+        return subprocess.run([sys.executable, "-m", "flake8", "--select", "CVL", str(model)], capture_output=True,
+                              text=True, env=env, cwd=str(tmp_path), timeout=120).stdout
+    first = flake8()
+    assert ":13:22: CVL101 padding should be" in first
+    [entry] = [e for e in _entries(cache) if json.loads(e.read_text())["diagnostics"]]
+    data = json.loads(entry.read_text())
+    for d in data["diagnostics"]:
+        d["message"] = "served from the cache"
+    entry.write_text(json.dumps(data))
+    assert ":13:22: CVL101 served from the cache" in flake8()
+    model.write_text(model.read_text() + "\n")  # other text: analysed again
+    assert flake8() == first
