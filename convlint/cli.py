@@ -5,7 +5,6 @@ import argparse
 import fnmatch
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from . import __version__
@@ -264,6 +263,8 @@ def iter_files(files: Sequence[str], selection: Selection, input_size: Optional[
         finally:
             _init_worker(None)
         return
+    from concurrent.futures import ProcessPoolExecutor  # not imported for one file (an editor's check)
+
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(project, cache)) as pool:
         yield from pool.map(_check_one, work, chunksize=max(1, len(work) // (jobs * 8)))
 
