@@ -34,6 +34,8 @@ class Window:
         return self.p * Poly.const(2) - self.d * (self.k - ONE)
 
     def resolved(self, facts: Facts) -> "Window":
+        if not (self.k.atoms() or self.s.atoms() or self.p.atoms() or self.d.atoms()):
+            return self  # numbers only: nothing to resolve
         return Window(facts.resolve(self.k), facts.resolve(self.s), facts.resolve(self.p),
                       facts.resolve(self.d), self.ceil, self.conv)
 

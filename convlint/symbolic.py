@@ -22,11 +22,12 @@ Monomial = Tuple[str, ...]  # sorted atom names; () is the constant term
 class Poly:
     """An integer polynomial over atoms, immutable and hashable."""
 
-    __slots__ = ("terms", "_hash")
+    __slots__ = ("terms", "_hash", "_atoms")
 
     def __init__(self, terms: Mapping[Monomial, int]):
         self.terms: Dict[Monomial, int] = {m: c for m, c in terms.items() if c != 0}
         self._hash: Optional[int] = None
+        self._atoms: Optional[FrozenSet[str]] = None
 
     # construction -------------------------------------------------------------------------
     @staticmethod
@@ -50,7 +51,9 @@ class Poly:
         return self.terms.get((), 0)
 
     def atoms(self) -> FrozenSet[str]:
-        return frozenset(a for m in self.terms for a in m)
+        if self._atoms is None:  # asked for on every substitution: computed once (a Poly never changes)
+            self._atoms = frozenset(a for m in self.terms for a in m)
+        return self._atoms
 
     # arithmetic ----------------------------------------------------------------------------
     def __add__(self, other: "Poly") -> "Poly":
