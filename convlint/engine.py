@@ -24,11 +24,12 @@ from .stubs import imports_stub
 
 # Every finding involves one of these layers (by name: an alias import still names it), so a file
 # without any of them is only syntax-checked, with `ast`, ten times cheaper than LibCST (unless it
-# imports from another checked file, whose helpers may build them).
+# is torch code importing from another checked file, whose helpers may build them).
 _LAYER_NAMES = (r"\b(Conv[123]d|BatchNorm[123]d|SyncBatchNorm|GroupNorm|InstanceNorm[123]d|Linear|"
                 r"(Max|Avg|AdaptiveAvg|AdaptiveMax)Pool[123]d|Sequential)\b")
 _RELEVANT = re.compile(_LAYER_NAMES.encode())
 RELEVANT_TEXT = re.compile(_LAYER_NAMES)
+_TORCH = re.compile(rb"\btorch\b|\bnn\.")  # model code that builds its layers through another file's helpers
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 # Larger files are refused: LibCST needs about 1.2 GB and 25 s per MB; real model files are 10-250 KB
 # (the largest of timm, torchvision, monai and smp: 234 KB), and 1 MB keeps a check under 2 GB and 30 s
@@ -78,7 +79,7 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
     except (UnicodeDecodeError, LookupError) as exc:
         return [_file_error(path, 1, 1, f"cannot decode: {_reason(exc)}")]
     relevant = _RELEVANT.search(data) is not None or imports_stub(data) or \
-        (project is not None and project.imports_from_tree(data))
+        (project is not None and _TORCH.search(data) is not None and project.imports_from_tree(data))
     return check_source(source, path, selection, input_size, relevant, project=project, real_path=real_path)
 
 
