@@ -73,18 +73,15 @@ class ResultCache:
 
     def get(self, path: str) -> Optional[List[Diagnostic]]:
         current = stamp(path)
-        if current is None:
-            return None
+        entry = self._read(self._entry(path)) if current is not None else None
         try:
-            with open(self._entry(path), encoding="utf-8") as fh:
-                entry = json.load(fh)
-            if tuple(entry["stamp"]) != current:
+            if entry is None or tuple(entry["stamp"]) != current:
                 return None
             for dep, dep_stamp in entry["deps"].items():
                 if (tuple(dep_stamp) if dep_stamp else None) != stamp(dep):
                     return None
             return [Diagnostic(**d) for d in entry["diagnostics"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             return None
 
     def _content_entry(self, path: str, source: str) -> str:
@@ -93,14 +90,14 @@ class ResultCache:
 
     def get_for_source(self, path: str, source: str) -> Optional[List[Diagnostic]]:
         """The diagnostics of exactly this source text (the flake8 plugin, which has no file stamp)."""
+        entry = self._read(self._content_entry(path, source))
         try:
-            with open(self._content_entry(path, source), encoding="utf-8") as fh:
-                return [Diagnostic(**d) for d in json.load(fh)["diagnostics"]]
-        except (OSError, ValueError, KeyError, TypeError):
+            return None if entry is None else [Diagnostic(**d) for d in entry["diagnostics"]]
+        except (KeyError, TypeError):
             return None
 
     def put_for_source(self, path: str, source: str, diagnostics: List[Diagnostic]) -> None:
-        self._write(self._content_entry(path, source), {"diagnostics": [dataclasses.asdict(d) for d in diagnostics]})
+        self._write(self._content_entry(path, source), diagnostics)
 
     def put(self, path: str, before: Optional[Stamp], deps: Iterable[str],
             diagnostics: List[Diagnostic]) -> None:
@@ -108,10 +105,20 @@ class ResultCache:
         if before is None or stamp(path) != before:
             return  # the file changed while it was checked: what was found belongs to neither version
         dep_stamps: Dict[str, Optional[Stamp]] = {dep: stamp(dep) for dep in deps}
-        entry = {"stamp": before, "deps": dep_stamps, "diagnostics": [dataclasses.asdict(d) for d in diagnostics]}
-        self._write(self._entry(path), entry)
+        self._write(self._entry(path), diagnostics, stamp=before, deps=dep_stamps)
 
-    def _write(self, target: str, entry: dict) -> None:
+    @staticmethod
+    def _read(target: str) -> Optional[dict]:
+        try:
+            with open(target, encoding="utf-8") as fh:
+                entry = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) else None
+
+    @staticmethod
+    def _write(target: str, diagnostics: List[Diagnostic], **fields: object) -> None:
+        entry = {**fields, "diagnostics": [dataclasses.asdict(d) for d in diagnostics]}
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")

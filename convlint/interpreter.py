@@ -689,11 +689,8 @@ class Interpreter:
             if module:
                 results = [self.module_output(func.layer, args[0], r) for r in results]  # type: ignore
             if len(ends) <= 1 or all(r == results[0] for r in results):
-                if module:
-                    merged = self.merge_into(st, ends, same_self=False) if ends else UNKNOWN
-                    st.call_results[id(value)] = self.module_output(func.layer, args[0], merged)  # type: ignore
-                else:
-                    st.call_results[id(value)] = self.merge_into(st, ends) if ends else UNKNOWN
+                st.call_results[id(value)] = self.composite_result(func.layer, args[0], st, ends) if module \
+                    else self.merge_into(st, ends)  # type: ignore[union-attr]
                 out.append(st)
                 continue
             # one path per distinct known result (with the facts of a helper path that gives it); the
@@ -706,8 +703,8 @@ class Interpreter:
                 # a module's variants that give different known results stay merged: which one the
                 # caller built may be fixed by conditions convlint cannot read (`assert
                 # self.pool.feat_mult() == 1`); only an unknown variant gets a path of its own
-                st.call_results[id(value)] = self.module_output(func.layer, args[0], self.merge_into(  # type: ignore
-                    st, ends, same_self=False)) if module else UNKNOWN
+                st.call_results[id(value)] = self.composite_result(func.layer, args[0], st, ends) if module \
+                    else UNKNOWN  # type: ignore[union-attr]
                 out.append(st)
                 continue
             for result, end in distinct:
@@ -1679,8 +1676,11 @@ class Interpreter:
                       extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None) -> Value:
         """The module applied to ``t``: its variants' results merged into one value."""
         ends = self.composite_ends(layer, t, st, ctx, extra, kwargs)
-        if ends is None:
-            return UNKNOWN
+        return UNKNOWN if ends is None else self.composite_result(layer, t, st, ends)
+
+    def composite_result(self, layer: L.Composite, t: TensorV, st: State, ends: List[State]) -> Value:
+        """The module's end states merged into the value the caller sees (the caller learns what they
+        agree on)."""
         return self.module_output(layer, t, self.merge_into(st, ends, same_self=False))
 
     @_in_owner(lambda args: _composite_class(args[0]))
@@ -2164,14 +2164,10 @@ def _assignment_counts(fn: cst.FunctionDef) -> Dict[str, int]:
     counts: Dict[str, int] = {}
     outside: set = set()
 
-    def bind(target: cst.CSTNode, times: int = 1) -> None:
-        if isinstance(target, cst.Name):
-            counts[target.value] = counts.get(target.value, 0) + times
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                bind(element.value, times)
-        elif isinstance(target, cst.StarredElement):
-            bind(target.value, times)
+    def bind(target: cst.BaseExpression, times: int = 1) -> None:
+        for name in _targets(target):
+            if isinstance(name, cst.Name):
+                counts[name.value] = counts.get(name.value, 0) + times
 
     def visit(node: cst.CSTNode, loop: int) -> None:
         times = 2 if loop else 1

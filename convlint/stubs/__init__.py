@@ -26,7 +26,7 @@ STUB_MODULES: Dict[str, str] = {
     "timm.layers.padding": _TIMM_LAYERS,
 }
 
-_loaded: Dict[str, Optional[object]] = {}
+_loaded: Dict[str, object] = {}  # stub file -> its FileIndex
 
 # an import of a modelled library (absolute, or relative from a copy of the library's own files)
 _STUB_IMPORT = re.compile(
@@ -54,16 +54,16 @@ def stub_relative(path: Optional[str], level: int, target: Optional[str]) -> Opt
 
 
 def stub_index(module: str):
-    """The ``FileIndex`` of the stub for ``module`` (parsed once per process), or None."""
-    if module not in _loaded:
-        path = STUB_MODULES.get(module)
-        index = None
-        if path is not None:
-            from ..engine import parse_libcst
-            from ..interpreter import FileIndex
+    """The ``FileIndex`` of the stub for ``module`` (each stub file parsed once per process: the
+    module names it stands for share it; stubs make no relative imports), or None."""
+    path = STUB_MODULES.get(module)
+    if path is None:
+        return None
+    if path not in _loaded:
+        from ..engine import parse_libcst
+        from ..interpreter import FileIndex
 
-            with open(path, encoding="utf-8") as fh:
-                source = fh.read()
-            index = FileIndex(parse_libcst(source), module, False, None, source, path)
-        _loaded[module] = index
-    return _loaded[module]
+        with open(path, encoding="utf-8") as fh:
+            source = fh.read()
+        _loaded[path] = FileIndex(parse_libcst(source), module, False, None, source, path)
+    return _loaded[path]
