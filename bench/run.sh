@@ -21,7 +21,7 @@ if [[ ! -x $BENCH_DIR/plain/bin/flake8 ]]; then
 fi
 if [[ ! -x $BENCH_DIR/full/bin/convlint ]]; then
   python3 -m venv "$BENCH_DIR/full"
-  "$BENCH_DIR/full/bin/pip" install -q flake8 . >&2
+  "$BENCH_DIR/full/bin/pip" install -q flake8 libcst . >&2  # libcst: the parse-only anchor
 fi
 # TorchFix, the closest anchor (a LibCST flake8 plugin for PyTorch), in a venv of its own: flake8 runs
 # every installed plugin, so beside convlint it would be counted in "flake8 with convlint"

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
-import libcst as cst
+import ast
 
 from .events import ChannelUse, ConvBuilt, ResidualAdd, WindowApplied
 from .interpreter import FileIndex, Interpreter
@@ -15,7 +15,7 @@ from .residual import ResidualShapes, examine
 
 @dataclass
 class Analysis:
-    module: cst.Module
+    module: ast.Module
     residual_adds: List[ResidualAdd] = field(default_factory=list)
     residuals: List[ResidualShapes] = field(default_factory=list)
     channel_uses: List[ChannelUse] = field(default_factory=list)
@@ -23,7 +23,7 @@ class Analysis:
     windows: List[WindowApplied] = field(default_factory=list)
 
 
-def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]] = None,
+def analyse(module: ast.Module, source: str, input_size: Optional[Sequence[int]] = None,
             project=None, path: Optional[str] = None) -> Analysis:
     """Run every class, module-level function and statement of the file symbolically; with a
     ``project`` (the files checked together), imports of other files of it are followed."""
@@ -62,6 +62,6 @@ def analyse(module: cst.Module, source: str, input_size: Optional[Sequence[int]]
     return result
 
 
-def _used_elsewhere(cls: cst.ClassDef, source: str) -> bool:
+def _used_elsewhere(cls: ast.ClassDef, source: str) -> bool:
     """Whether the file calls the class (then it is a part, not the top-level model)."""
-    return re.search(rf"(?<!class )\b{re.escape(cls.name.value)}\s*\(", source) is not None
+    return re.search(rf"(?<!class )\b{re.escape(cls.name)}\s*\(", source) is not None

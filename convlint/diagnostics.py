@@ -4,14 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-import libcst as cst
+import ast
 
 
 @dataclass(frozen=True)
 class Fix:
     """Replace ``node`` by ``replacement``, or insert it right after ``node`` with ``insert_after``."""
 
-    node: cst.CSTNode
+    node: ast.AST
     replacement: str
     insert_after: bool = False
 
@@ -22,7 +22,7 @@ class Finding:
 
     code: str
     message: str
-    node: Optional[cst.CSTNode]
+    node: Optional[ast.AST]
     severity: str = "error"
     fix: Optional[Fix] = None
     subject: Any = None   # the analysis result it is about, for building a reproducer

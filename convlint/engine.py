@@ -1,10 +1,12 @@
 """One file from bytes to diagnostics: decode, parse once, analyse, run the rules, place the results.
 
-Positions are computed only for files that have a finding (LibCST's position metadata costs more
-than the parse itself, and almost every file has no finding).
+The tree is Python's own ``ast``: its parser is C and gives every node its place, where LibCST's parse
+alone costs more than a whole check may (see ``bench/``); nothing convlint reports needs comments or
+whitespace, which only a concrete tree keeps.
 """
 from __future__ import annotations
 
+import ast
 import codecs
 import io
 import os
@@ -14,25 +16,22 @@ import tokenize
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-
 from .analysis import analyse
 from .diagnostics import Diagnostic, Finding
 from .rules import ALL_RULES, RULES
 from .stubs import imports_stub
 
 # Every finding involves one of these layers (by name: an alias import still names it), so a file
-# without any of them is only syntax-checked, with `ast`, ten times cheaper than LibCST (unless it
-# is torch code importing from another checked file, whose helpers may build them).
+# without any of them is only syntax-checked (unless it is torch code importing from another checked
+# file, whose helpers may build them).
 _LAYER_NAMES = (r"\b(Conv[123]d|BatchNorm[123]d|SyncBatchNorm|GroupNorm|InstanceNorm[123]d|Linear|"
                 r"(Max|Avg|AdaptiveAvg|AdaptiveMax)Pool[123]d|Sequential)\b")
 _RELEVANT = re.compile(_LAYER_NAMES.encode())
 RELEVANT_TEXT = re.compile(_LAYER_NAMES)
 _TORCH = re.compile(rb"\btorch\b|\bnn\.")  # model code that builds its layers through another file's helpers
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-# Larger files are refused: LibCST needs about 1.2 GB and 25 s per MB; real model files are 10-250 KB
-# (the largest of timm, torchvision, monai and smp: 234 KB), and 1 MB keeps a check under 2 GB and 30 s
+# Larger files are refused: real model files are 10-250 KB (the largest of timm, torchvision, monai
+# and smp: 234 KB), and 1 MB keeps a check of a pathological file under 2 GB and 30 s
 MAX_BYTES = 1024 * 1024
 
 
@@ -85,28 +84,24 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
 
 def check_source(source: str, path: str, selection: Selection = Selection(),
                  input_size: Optional[Sequence[int]] = None, relevant: bool = True,
-                 noqa: bool = True, python_checked: bool = False, project=None,
+                 noqa: bool = True, tree: Optional[ast.Module] = None, project=None,
                  real_path: Optional[str] = None) -> List[Diagnostic]:
     """Diagnostics of one file's source; ``noqa=False`` leaves ``# noqa`` to the caller (flake8),
-    ``python_checked`` says Python's parser already accepted the source (flake8 hands us its tree)."""
-    # Python's own parser first: its syntax errors say where they are (LibCST's are often a line
-    # late), and it refuses the pathological nesting on which LibCST's native parser crashes
-    if not python_checked:
-        python_error = python_syntax_error(source, path)
-        if python_error or not relevant:
-            return python_error
-    elif not relevant:
+    ``tree`` is the source's ``ast`` when the caller parsed it already (flake8 hands us its tree)."""
+    if tree is None:
+        source = normalize_newlines(source)
+        try:
+            tree = parse_python(source)
+        except SyntaxError as exc:
+            return [_file_error(path, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}")]
+        except (RecursionError, MemoryError):
+            return [_file_error(path, 1, 1, "cannot parse: the code is nested too deeply")]
+        except ValueError as exc:  # a NUL byte
+            return [_file_error(path, 1, 1, f"cannot parse: {exc}")]
+    if not relevant:
         return []
     try:
-        module = parse_libcst(source)
-    except cst.ParserSyntaxError as exc:
-        return [_file_error(path, exc.raw_line, exc.raw_column + 1, f"cannot parse with LibCST: {exc.message}")]
-    except RecursionError:
-        return [_file_error(path, 1, 1, "cannot parse: the code is nested too deeply")]
-    except Exception as exc:  # noqa: BLE001 - LibCST raises a few non-syntax errors on odd input
-        return [_file_error(path, 1, 1, f"cannot parse: {exc}")]
-    try:
-        analysis = analyse(module, source, input_size, project, real_path or path)
+        analysis = analyse(tree, source, input_size, project, real_path or path)
     except RecursionError:
         return [_file_error(path, 1, 1, "cannot analyse: the code is nested too deeply")]
     except Exception as exc:  # noqa: BLE001 - one file's internal error must not stop the run
@@ -127,53 +122,68 @@ def check_source(source: str, path: str, selection: Selection = Selection(),
             failures.append(_internal_error(path, rule.code, exc))
     if not best:
         return failures
-    try:
-        return failures + _place(list(best.values()), module, source, path, noqa)
-    except RecursionError:
-        return failures + [_file_error(path, 1, 1, "cannot place findings: the code is nested too deeply")]
+    return failures + _place(list(best.values()), source, path, noqa)
 
 
-def parse_libcst(source: str) -> cst.Module:
-    """LibCST's tree of a source Python's parser accepted (``python_syntax_error`` first: LibCST's native
-    parser crashes on nesting Python refuses). Python reads \r\n and \r as \n; LibCST 1.0 fails on
-    some mixes of them."""
-    return cst.parse_module(source.replace("\r\n", "\n").replace("\r", "\n"))
+def normalize_newlines(source: str) -> str:
+    """Python reads ``\\r\\n`` and ``\\r`` as ``\\n``: so do the lines convlint reports."""
+    return source.replace("\r\n", "\n").replace("\r", "\n") if "\r" in source else source
+
+
+def parse_python(source: str) -> ast.Module:
+    """The ``ast`` of a source (newlines already normalized); raises what ``ast.parse`` raises."""
+    return ast.parse(source)
 
 
 def _rank(finding: Finding) -> Tuple[int, int]:
     return (finding.severity != "error", len(finding.message))
 
 
-def _place(findings: List[Finding], module: cst.Module, source: str, path: str,
-           noqa: bool = True) -> List[Diagnostic]:
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    lines = source.splitlines()
+def _place(findings: List[Finding], source: str, path: str, noqa: bool = True) -> List[Diagnostic]:
+    lines = source.split("\n")
     out: List[Diagnostic] = []
     for f in findings:
-        rng = positions.get(f.node) if f.node is not None else None
-        if rng is None:
+        span = _span(f.node, lines) if f.node is not None else None
+        if span is None:
             continue
-        line, col = rng.start.line, rng.start.column + 1
+        line, col, end_line, end_col = span
         if noqa and _suppressed(lines, line, f.code):
             continue
         fix = None
         if f.fix is not None:
-            frng = positions.get(f.fix.node)
-            if frng is not None:
-                at = frng.end if f.fix.insert_after else frng.start
-                end = frng.end
-                fix = {"line": at.line, "column": at.column + 1, "end_line": end.line,
-                       "end_column": end.column + 1, "replacement": f.fix.replacement}
+            fix_span = _span(f.fix.node, lines)
+            if fix_span is not None:
+                at = fix_span[2:] if f.fix.insert_after else fix_span[:2]
+                fix = {"line": at[0], "column": at[1], "end_line": fix_span[2], "end_column": fix_span[3],
+                       "replacement": f.fix.replacement}
         repro = None
         if f.severity == "error" and f.subject is not None and f.code in RULES:
             try:
                 repro = RULES[f.code].reproducer(f.subject)
             except Exception:  # noqa: BLE001 - no reproducer: the finding stays unconfirmed
                 repro = None
-        out.append(Diagnostic(path, line, col, rng.end.line, rng.end.column + 1, f.code, f.severity,
-                              f.message, fix=fix, repro=repro))
+        out.append(Diagnostic(path, line, col, end_line, end_col, f.code, f.severity, f.message, fix=fix,
+                              repro=repro))
     out.sort(key=Diagnostic.sort_key)
     return out
+
+
+def _span(node, lines: Sequence[str]) -> Optional[Tuple[int, int, int, int]]:
+    """1-based line and column (in characters, as editors count them; ``ast`` counts UTF-8 bytes) of
+    the start and the end of ``node``; None for a node that has no place in the source."""
+    line = getattr(node, "lineno", None)
+    if line is None or not 0 < line <= len(lines):
+        return None
+    end_line = node.end_lineno if node.end_lineno is not None else line
+    end = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+    return (line, _characters(lines[line - 1], node.col_offset) + 1,
+            end_line, _characters(lines[end_line - 1], end) + 1 if end_line <= len(lines) else end + 1)
+
+
+def _characters(line: str, byte_offset: int) -> int:
+    if line.isascii():
+        return byte_offset
+    return len(line.encode("utf-8", "surrogatepass")[:byte_offset].decode("utf-8", "replace"))
 
 
 def _suppressed(lines: Sequence[str], line: int, code: str) -> bool:
@@ -186,20 +196,6 @@ def _suppressed(lines: Sequence[str], line: int, code: str) -> bool:
     if not codes:
         return True
     return any(code.startswith(c.upper()) for c in re.split(r"[,\s]+", codes) if c)
-
-
-def python_syntax_error(source: str, path: str) -> List[Diagnostic]:
-    """A file no rule can flag still gets its syntax checked, the cheap way."""
-    import ast
-    try:
-        ast.parse(source)
-    except SyntaxError as exc:
-        return [_file_error(path, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}")]
-    except (RecursionError, MemoryError):
-        return [_file_error(path, 1, 1, "cannot parse: the code is nested too deeply")]
-    except ValueError as exc:
-        return [_file_error(path, 1, 1, f"cannot parse: {exc}")]
-    return []
 
 
 INTERNAL_ERROR = "internal error in "

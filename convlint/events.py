@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-import libcst as cst
+import ast
 
 from .symbolic import Facts, Poly
 from .values import TensorV
@@ -18,7 +18,7 @@ from .values import TensorV
 class ResidualAdd:
     """``a + b`` (or ``a += b``, ``torch.add(a, b)``, ``a.add_(b)``) of two tensors of one input."""
 
-    node: cst.CSTNode
+    node: ast.AST
     left: TensorV
     right: TensorV
     facts: Facts

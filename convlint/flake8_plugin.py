@@ -42,6 +42,7 @@ class Plugin:
     version = __version__
 
     def __init__(self, tree, lines: Sequence[str], filename: str = "stdin") -> None:
+        self.tree = tree  # flake8's own parse of the file: convlint analyses it as it is
         self.lines = lines
         self.filename = filename
 
@@ -59,7 +60,8 @@ class Plugin:
         diagnostics = cache.get_for_source(self.filename, source) if cache is not None else None
         if diagnostics is None:
             diagnostics = check_source(source, self.filename, Selection(select=("CVL",)), input_size,
-                                       relevant=True, noqa=False, python_checked=True)
+                                       relevant=True, noqa=False,
+                                       tree=self.tree if "\r" not in source else None)
             if cache is not None and not any(d.message.startswith(INTERNAL_ERROR) for d in diagnostics):
                 cache.put_for_source(self.filename, source, diagnostics)
         for d in diagnostics:

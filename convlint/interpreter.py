@@ -10,15 +10,13 @@ Nothing here imports or executes the analysed code: it reads the syntax tree onl
 """
 from __future__ import annotations
 
+import ast
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
-
-import libcst as cst
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import layers as L
-from .cstwalk import walk
 from .stubs import STUB_MODULES, stub_index, stub_relative
 from .events import ChannelUse, ConvBuilt, ResidualAdd, WindowApplied
 from .project import resolve_relative
@@ -51,6 +49,9 @@ _ATTRIBUTE_ASSIGNMENT = re.compile(
 SHAPE_TEST = "shape-test:"  # the key prefix of conditions that compare tensor shapes
 INPUT_SIZE_RE = re.compile(r"convlint:\s*input-size\s*=\s*(\d+(?:\s*x\s*\d+)*)")
 
+Def = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
 
 def canonical(qualname: str) -> str:
     """``torch.nn.modules.conv.Conv2d`` -> ``torch.nn.Conv2d``."""
@@ -59,13 +60,42 @@ def canonical(qualname: str) -> str:
     return qualname
 
 
-def dotted(node: cst.BaseExpression) -> Optional[str]:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
+def dotted(node: ast.expr) -> Optional[str]:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
         base = dotted(node.value)
-        return None if base is None else f"{base}.{node.attr.value}"
+        return None if base is None else f"{base}.{node.attr}"
     return None
+
+
+class Param(NamedTuple):
+    name: str
+    default: Optional[ast.expr]
+
+
+class Signature(NamedTuple):
+    positional: Tuple[Param, ...]   # positional-only and positional-or-keyword, in order
+    keyword_only: Tuple[Param, ...]
+    star: Optional[str]             # the name of ``*args``
+    star_star: Optional[str]        # the name of ``**kwargs``
+
+
+def signature(fn: Def) -> Signature:
+    """``fn``'s parameters with their defaults (``ast.arguments`` keeps the defaults apart), worked out
+    once and kept on the node."""
+    sig = getattr(fn, "_convlint_signature", None)
+    if sig is not None:
+        return sig
+    a = fn.args
+    params = list(a.posonlyargs) + list(a.args)
+    defaults = [None] * (len(params) - len(a.defaults)) + list(a.defaults)
+    sig = Signature(tuple(Param(p.arg, d) for p, d in zip(params, defaults)),
+                    tuple(Param(p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults)),
+                    a.vararg.arg if a.vararg is not None else None,
+                    a.kwarg.arg if a.kwarg is not None else None)
+    fn._convlint_signature = sig  # type: ignore[union-attr]
+    return sig
 
 
 # --- the file -----------------------------------------------------------------------------------
@@ -74,18 +104,25 @@ def dotted(node: cst.BaseExpression) -> Optional[str]:
 class FileIndex:
     """Top-level names of one file: imports (as torch qualified names), classes, functions, constants."""
 
-    def __init__(self, module: cst.Module, module_name: Optional[str] = None, is_package: bool = False,
+    def __init__(self, module: ast.Module, module_name: Optional[str] = None, is_package: bool = False,
                  project=None, source: str = "", path: Optional[str] = None):
-        self.module, self.path = module, path
+        self.module, self.path, self.source = module, path, source
         self.module_name, self.is_package, self.project = module_name, is_package, project
         self.names: Dict[str, Value] = {}
-        self.constants: Dict[str, cst.BaseExpression] = {}
+        self.constants: Dict[str, ast.expr] = {}
         self.star_torch_nn = False
-        self.classes: List[cst.ClassDef] = []
-        self.functions: List[cst.FunctionDef] = []
-        self.statements: List[cst.BaseStatement] = []
+        self.classes: List[ast.ClassDef] = []
+        self.functions: List[Def] = []
+        self.statements: List[ast.stmt] = []
+        self._lines: Optional[List[bytes]] = None
         self._index(module.body)
         self.patched = self._patched_torch_names(source)
+
+    def lines(self) -> List[bytes]:
+        """The source's lines as UTF-8 (``ast`` columns count bytes), read on first use."""
+        if self._lines is None:
+            self._lines = self.source.encode("utf-8", "surrogatepass").split(b"\n")
+        return self._lines
 
     def _patched_torch_names(self, source: str) -> Tuple[str, ...]:
         """Torch names the file assigns anywhere (``nn.Conv2d = MyConv``, ``setattr(nn, "Conv2d", f)``):
@@ -104,74 +141,77 @@ class FileIndex:
     def is_patched(self, qualname: str) -> bool:
         return any(qualname == p or (p.endswith(".") and qualname.startswith(p)) for p in self.patched)
 
-    def _index(self, body: Sequence[cst.BaseStatement]) -> None:
+    def _index(self, body: Sequence[ast.stmt]) -> None:
         for stmt in body:
-            if isinstance(stmt, cst.ClassDef):
-                self.names[stmt.name.value] = ClassV(stmt)
+            if isinstance(stmt, ast.ClassDef):
+                self.names[stmt.name] = ClassV(stmt)
                 self.classes.append(stmt)
-            elif isinstance(stmt, cst.FunctionDef):
-                self.names[stmt.name.value] = FuncV(stmt)
+            elif isinstance(stmt, _DEFS):
+                self.names[stmt.name] = FuncV(stmt)
                 self.functions.append(stmt)
-            elif isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    if isinstance(small, (cst.Import, cst.ImportFrom)):
-                        self.add_import(small, self.names)
-                    elif isinstance(small, cst.Assign) and len(small.targets) == 1 and \
-                            isinstance(small.targets[0].target, cst.Name):
-                        self.constants[small.targets[0].target.value] = small.value
-                self.statements.append(stmt)
-            elif isinstance(stmt, (cst.If, cst.Try)):
+            elif isinstance(stmt, (ast.If, ast.Try)):
                 # `try: from torch import nn` / `if TYPE_CHECKING:` blocks still define names
-                self._index(stmt.body.body)
-                if isinstance(stmt, cst.If) and isinstance(stmt.orelse, cst.Else):
-                    self._index(stmt.orelse.body.body)
+                self._index(stmt.body)
+                if isinstance(stmt, ast.If):
+                    self._index(stmt.orelse)
+            elif not isinstance(stmt, _COMPOUND):
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    self.add_import(stmt, self.names)
+                elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and \
+                        isinstance(stmt.targets[0], ast.Name):
+                    self.constants[stmt.targets[0].id] = stmt.value
+                self.statements.append(stmt)
 
-    def add_import(self, node, into: Dict[str, Value]) -> None:
-        if isinstance(node, cst.Import):
+    def add_import(self, node: Union[ast.Import, ast.ImportFrom], into: Dict[str, Value]) -> None:
+        if isinstance(node, ast.Import):
             for alias in node.names:
-                name = dotted(alias.name)
-                if name is None:
-                    continue
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    into[alias.asname.name.value] = RefV(canonical(name))
+                if alias.asname is not None:
+                    into[alias.asname] = RefV(canonical(alias.name))
                 else:
-                    top = name.split(".")[0]
+                    top = alias.name.split(".")[0]
                     into[top] = RefV(top)
-        else:
-            base = dotted(node.module) if node.module is not None else None
-            if node.relative:
-                target = base
-                base = resolve_relative(self.module_name, self.is_package, len(node.relative), target) \
-                    if self.module_name else None
-                if base is None or not (self.project is not None and self.project.has_module(base)):
-                    # a library modelled by a stub, reached from a copy of the library's own files
-                    # (torchvision/models/x.py: `from ..ops.misc import ...`) whose top package has
-                    # no __init__.py beside it: the folder names say where the import leads
-                    by_folder = stub_relative(self.path, len(node.relative), target)
-                    base = by_folder if by_folder is not None else base
-            if base is None:
-                return
-            if isinstance(node.names, cst.ImportStar):
-                if base == "torch.nn":
-                    self.star_torch_nn = True
-                return
-            for alias in node.names:
-                name = dotted(alias.name)
-                if name is None:
-                    continue
-                local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) \
-                    else name
-                if self.project is not None and self.project.has_module(base) or base in STUB_MODULES:
-                    into[local] = ProjectRefV(base, name)  # a helper of another checked file, or a stub
-                elif not node.relative:
-                    into[local] = RefV(canonical(f"{base}.{name}"))
+            return
+        base = node.module
+        if node.level:
+            target = base
+            base = resolve_relative(self.module_name, self.is_package, node.level, target) \
+                if self.module_name else None
+            if base is None or not (self.project is not None and self.project.has_module(base)):
+                # a library modelled by a stub, reached from a copy of the library's own files
+                # (torchvision/models/x.py: `from ..ops.misc import ...`) whose top package has
+                # no __init__.py beside it: the folder names say where the import leads
+                by_folder = stub_relative(self.path, node.level, target)
+                base = by_folder if by_folder is not None else base
+        if base is None:
+            return
+        if any(alias.name == "*" for alias in node.names):
+            if base == "torch.nn":
+                self.star_torch_nn = True
+            return
+        for alias in node.names:
+            name = alias.name
+            local = alias.asname or name
+            if self.project is not None and self.project.has_module(base) or base in STUB_MODULES:
+                into[local] = ProjectRefV(base, name)  # a helper of another checked file, or a stub
+            elif not node.level:
+                into[local] = RefV(canonical(f"{base}.{name}"))
 
-    def input_size(self, cls: cst.ClassDef) -> Optional[Tuple[int, ...]]:
-        comments = [line.comment.value for line in cls.leading_lines if line.comment]
-        if isinstance(cls.body, cst.IndentedBlock) and cls.body.header.comment:
-            comments.append(cls.body.header.comment.value)
-        for text in comments:
-            m = INPUT_SIZE_RE.search(text)
+    def input_size(self, cls: ast.ClassDef) -> Optional[Tuple[int, ...]]:
+        """A ``# convlint: input-size=3x32x32`` comment on the lines above the class (its decorators
+        included) or on its header."""
+        lines = self.lines()
+        first = min([cls.lineno] + [d.lineno for d in cls.decorator_list]) - 1
+        header_end = cls.body[0].lineno - 1 if cls.body else cls.lineno
+        texts = [lines[i] for i in range(first, min(header_end, len(lines)))]
+        above = first - 1
+        while above >= 0 and (lines[above].lstrip().startswith(b"#") or not lines[above].strip()):
+            texts.append(lines[above])
+            above -= 1
+        for raw in texts:
+            text = raw.decode("utf-8", "replace")
+            if "#" not in text:
+                continue
+            m = INPUT_SIZE_RE.search(text[text.index("#"):])
             if m:
                 return tuple(int(v) for v in re.split(r"\s*x\s*", m.group(1)))
         return None
@@ -207,7 +247,7 @@ class Context:
     """Where the interpreter is: how deep in helpers, and which node diagnostics are anchored at."""
 
     depth: int = 0
-    anchor: Optional[cst.CSTNode] = None   # the call in the analysed code that built what follows
+    anchor: Optional[ast.AST] = None       # the call in the analysed code that built what follows
     report_adds: bool = True
     owner: str = ""                        # prefix for symbols of unbound arguments in nested calls
 
@@ -231,7 +271,7 @@ def _in_owner(node_of):
     return decorate
 
 
-def _composite_class(layer) -> Optional[cst.ClassDef]:
+def _composite_class(layer) -> Optional[ast.ClassDef]:
     variants = getattr(layer, "instance", None)
     return variants[0][0].cls if variants else None
 
@@ -244,12 +284,11 @@ class Interpreter:
         self._constant_cache: Dict[Tuple[int, str], Value] = {}
         self._in_progress: set = set()
         self._code_cache: Dict[int, str] = {}
-        self._havoc_nodes: Dict[int, List[cst.CSTNode]] = {}
-        self._strings: Dict[int, Value] = {}
-        self._running: List[cst.FunctionDef] = []   # the functions being run, innermost last
-        self._method_class: Dict[int, cst.ClassDef] = {}  # method node -> the class defining it
+        self._havoc_nodes: Dict[int, List[ast.AST]] = {}
+        self._running: List[Def] = []   # the functions being run, innermost last
+        self._method_class: Dict[int, ast.ClassDef] = {}  # method node -> the class defining it
         self._registered: Dict[int, FileIndex] = {}
-        self._module_calls: Dict[int, List[cst.Call]] = {}  # statement -> `self.x(name)` calls in it
+        self._module_calls: Dict[int, List[ast.Call]] = {}  # statement -> `self.x(name)` calls in it
         self._assignments: Dict[int, Dict[str, int]] = {}
         self._steps = 0
         self._register(index)
@@ -265,13 +304,15 @@ class Interpreter:
         for cls in index.classes:
             self._register_methods(cls)
 
-    def _register_methods(self, cls: cst.ClassDef) -> None:
-        for stmt in cls.body.body:
-            if isinstance(stmt, cst.FunctionDef):
+    def _register_methods(self, cls: ast.ClassDef) -> None:
+        owner = self._owners.get(id(cls), self.index)
+        for stmt in cls.body:
+            if isinstance(stmt, _DEFS):
                 self._method_class[id(stmt)] = cls
+                self._owners[id(stmt)] = owner  # a method runs with its own file's names
 
     @contextmanager
-    def within(self, node: cst.CSTNode):
+    def within(self, node: ast.AST):
         """Evaluate in the file that defines ``node`` (a helper or class of another checked file)."""
         previous = self.index
         self.index = self._owners.get(id(node), previous)
@@ -304,7 +345,7 @@ class Interpreter:
 
     # --- public entry points --------------------------------------------------------------------
 
-    def analyse_class(self, cls: cst.ClassDef, input_size: Optional[Tuple[int, ...]] = None) -> None:
+    def analyse_class(self, cls: ast.ClassDef, input_size: Optional[Tuple[int, ...]] = None) -> None:
         """Run one class: its ``__init__`` paths, then ``forward`` on each (within the step budget:
         what was found before it ran out stands, the rest stays unknown)."""
         self._steps = 0
@@ -313,7 +354,7 @@ class Interpreter:
         except _OutOfBudget:
             pass
 
-    def _analyse_class(self, cls: cst.ClassDef, input_size: Optional[Tuple[int, ...]] = None) -> None:
+    def _analyse_class(self, cls: ast.ClassDef, input_size: Optional[Tuple[int, ...]] = None) -> None:
         ctx = Context()
         init = self.find_method(cls, "__init__")
         base_kind = self.class_kind(cls)
@@ -339,11 +380,11 @@ class Interpreter:
             fst = State({}, st.facts, st.truths, st.self_v)
             self.run_function(forward, args, {}, fst, ctx, st.self_v, split=True, tensors=True)
 
-    def analyse_function(self, fn: cst.FunctionDef) -> None:
+    def analyse_function(self, fn: Def) -> None:
         """A module-level function on its own, for the layers it builds from its own numbers (a
         function that names no layer has nothing to check there: its callers check its results)."""
-        if not any(isinstance(n, (cst.Name, cst.Attribute)) and LAYER_NAME.fullmatch(
-                n.value if isinstance(n, cst.Name) else n.attr.value) for n in walk(fn.body)):
+        if not any(LAYER_NAME.fullmatch(n.id if type(n) is ast.Name else n.attr)
+                   for stmt in fn.body for n in ast.walk(stmt) if type(n) is ast.Name or type(n) is ast.Attribute):
             return
         self._steps = 0
         try:
@@ -351,7 +392,7 @@ class Interpreter:
         except _OutOfBudget:
             pass
 
-    def analyse_statements(self, stmts: Sequence[cst.BaseStatement]) -> None:
+    def analyse_statements(self, stmts: Sequence[ast.stmt]) -> None:
         self._steps = 0
         try:
             self.exec_block(stmts, [State({}, Facts(), {})], Context())
@@ -359,13 +400,12 @@ class Interpreter:
             pass
 
 
-    def forward_inputs(self, forward: cst.FunctionDef, input_size: Optional[Tuple[int, ...]]) -> List[Value]:
+    def forward_inputs(self, forward: Def, input_size: Optional[Tuple[int, ...]]) -> List[Value]:
         args: List[Value] = []
-        params = list(forward.params.posonly_params) + list(forward.params.params)
-        for i, p in enumerate(params[1:]):
+        for i, p in enumerate(signature(forward).positional[1:]):
             if p.default is not None:
                 break
-            root = p.name.value
+            root = p.name
             channels = Poly.atom(f"{CHANNEL_PREFIX}{root}]")
             known: Tuple[Tuple[str, int], ...] = ()
             if input_size and i == 0:
@@ -377,12 +417,12 @@ class Interpreter:
     # --- classes --------------------------------------------------------------------------------
 
     @_in_owner(lambda args: args[0])
-    def class_kind(self, cls: cst.ClassDef, seen: Tuple[int, ...] = ()) -> Optional[str]:
+    def class_kind(self, cls: ast.ClassDef, seen: Tuple[int, ...] = ()) -> Optional[str]:
         """"module" or "sequential" for torch module classes; None for anything else."""
         if id(cls) in seen:
             return None
         for base in cls.bases:
-            value = self.eval_static(base.value)
+            value = self.eval_static(base)
             if isinstance(value, RefV):
                 if value.qualname in ("torch.nn.Module",):
                     return "module"
@@ -394,12 +434,12 @@ class Interpreter:
                     return kind
         return None
 
-    def torch_layer_base(self, cls: cst.ClassDef, depth: int = 0) -> Optional[str]:
+    def torch_layer_base(self, cls: ast.ClassDef, depth: int = 0) -> Optional[str]:
         """The torch layer a class only renames (no __init__, forward or other method of its own)."""
-        if depth > 8 or any(isinstance(stmt, cst.FunctionDef) for stmt in cls.body.body) or len(cls.bases) != 1:
+        if depth > 8 or any(isinstance(stmt, _DEFS) for stmt in cls.body) or len(cls.bases) != 1:
             return None
         with self.within(cls):
-            base = self.eval_static(cls.bases[0].value)
+            base = self.eval_static(cls.bases[0])
         if isinstance(base, RefV) and _is_layer_class(base.qualname) and base.qualname not in _TORCH_BASES:
             return base.qualname
         if isinstance(base, ClassV):
@@ -407,20 +447,20 @@ class Interpreter:
         return None
 
     @_in_owner(lambda args: args[0])
-    def same_file_bases(self, cls: cst.ClassDef) -> List[cst.ClassDef]:
+    def same_file_bases(self, cls: ast.ClassDef) -> List[ast.ClassDef]:
         out = []
         for base in cls.bases:
-            value = self.eval_static(base.value)
+            value = self.eval_static(base)
             if isinstance(value, ClassV) and value.node is not cls:
                 out.append(value.node)
         return out
 
     @_in_owner(lambda args: args[0])
-    def find_method(self, cls: cst.ClassDef, name: str, depth: int = 0) -> Optional[cst.FunctionDef]:
+    def find_method(self, cls: ast.ClassDef, name: str, depth: int = 0) -> Optional[Def]:
         if depth > 10:
             return None
-        for stmt in cls.body.body:
-            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+        for stmt in cls.body:
+            if isinstance(stmt, _DEFS) and stmt.name == name:
                 return stmt
         for base in self.same_file_bases(cls):
             found = self.find_method(base, name, depth + 1)
@@ -429,63 +469,58 @@ class Interpreter:
         return None
 
     @_in_owner(lambda args: args[0])
-    def class_attribute(self, cls: cst.ClassDef, name: str, depth: int = 0) -> Value:
+    def class_attribute(self, cls: ast.ClassDef, name: str, depth: int = 0) -> Value:
         if depth > 10:
             return UNKNOWN
-        for stmt in cls.body.body:
-            if isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    targets = []
-                    if isinstance(small, cst.Assign):
-                        targets = [t.target for t in small.targets]
-                    elif isinstance(small, cst.AnnAssign) and small.value is not None:
-                        targets = [small.target]
-                    if any(isinstance(t, cst.Name) and t.value == name for t in targets):
-                        return self.eval_static(small.value)  # type: ignore[union-attr]
-            elif isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+        for stmt in cls.body:
+            targets: List[ast.expr] = []
+            if isinstance(stmt, ast.Assign):
+                targets = stmt.targets
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets = [stmt.target]
+            elif isinstance(stmt, _DEFS) and stmt.name == name:
                 return FuncV(stmt)
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return self.eval_static(stmt.value)  # type: ignore[union-attr,arg-type]
         for base in self.same_file_bases(cls):
             found = self.class_attribute(base, name, depth + 1)
             if found is not UNKNOWN:
                 return found
         return UNKNOWN
 
-    def eval_static(self, expr: cst.BaseExpression) -> Value:
+    def eval_static(self, expr: ast.expr) -> Value:
         """An expression at module level (bases, defaults, class attributes)."""
         return self.eval(expr, State({}, Facts(), {}), Context(report_adds=False, anchor=expr))
 
     # --- functions ------------------------------------------------------------------------------
 
-    def bind(self, fn: cst.FunctionDef, args: Sequence[Value], kwargs: Dict[str, Value],
+    def bind(self, fn: Def, args: Sequence[Value], kwargs: Dict[str, Value],
              skip_self: bool, ctx: Context) -> Optional[Dict[str, Value]]:
-        params = list(fn.params.posonly_params) + list(fn.params.params)
-        if skip_self:
-            params = params[1:]
+        sig = signature(fn)
+        params = sig.positional[1:] if skip_self else sig.positional
         env: Dict[str, Value] = {}
         for i, p in enumerate(params):
-            name = p.name.value
+            name = p.name
             if i < len(args):
                 env[name] = args[i]
             elif name in kwargs:
                 env[name] = kwargs[name]
             else:
                 env[name] = self.unbound(p, ctx)
-        for p in fn.params.kwonly_params:
-            name = p.name.value
-            env[name] = kwargs[name] if name in kwargs else self.unbound(p, ctx)
+        for p in sig.keyword_only:
+            env[p.name] = kwargs[p.name] if p.name in kwargs else self.unbound(p, ctx)
         # inside a call every argument is known (a call with an unknown `*a`/`**kw` is not followed):
         # `*args` and `**kwargs` hold what the named parameters did not take; at the top of an
         # analysis they are whatever a caller passes
         called = ctx.depth > 0
-        if isinstance(fn.params.star_arg, cst.Param):
-            env[fn.params.star_arg.name.value] = TupleV(tuple(args[len(params):])) if called else UNKNOWN
-        if fn.params.star_kwarg is not None:
-            named = {p.name.value for p in params} | {p.name.value for p in fn.params.kwonly_params}
-            env[fn.params.star_kwarg.name.value] = \
-                DictV({k: v for k, v in kwargs.items() if k not in named}) if called else UNKNOWN
+        if sig.star is not None:
+            env[sig.star] = TupleV(tuple(args[len(params):])) if called else UNKNOWN
+        if sig.star_star is not None:
+            named = {p.name for p in params} | {p.name for p in sig.keyword_only}
+            env[sig.star_star] = DictV({k: v for k, v in kwargs.items() if k not in named}) if called else UNKNOWN
         return env
 
-    def unbound(self, p: cst.Param, ctx: Context) -> Value:
+    def unbound(self, p: Param, ctx: Context) -> Value:
         """An argument the call did not give. Inside a call its default is what the code runs with.
         At the top of an analysis every argument is a symbol, except a layer class given as default
         (``norm_layer=nn.BatchNorm2d``): the module is checked as it is built by default."""
@@ -495,9 +530,9 @@ class Interpreter:
             default = self.eval_static(p.default)
             if isinstance(default, RefV) and _is_layer_class(default.qualname) or isinstance(default, ClassV):
                 return default
-        return ParamV(ctx.owner + p.name.value)
+        return ParamV(ctx.owner + p.name)
 
-    def run_function(self, fn: cst.FunctionDef, args: Sequence[Value], kwargs: Dict[str, Value],
+    def run_function(self, fn: Def, args: Sequence[Value], kwargs: Dict[str, Value],
                      caller: State, ctx: Context, self_v: Optional[SelfV], split: bool,
                      tensors: bool = False, closure: Optional[Dict[str, Value]] = None) -> List[State]:
         """Run ``fn``'s body on a copy of the caller's facts; returns its end states."""
@@ -508,14 +543,13 @@ class Interpreter:
         if closure:
             env = {**closure, **env}  # a nested def reads its enclosing function's variables
         if self_v is not None:
-            params = list(fn.params.posonly_params) + list(fn.params.params)
+            params = signature(fn).positional
             if params:
-                env[params[0].name.value] = self_v
+                env[params[0].name] = self_v
         start = State(env, caller.facts.copy() if not split else caller.facts, dict(caller.truths), self_v)
-        body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else _simple_body(fn.body)
         self._running.append(fn)
         try:
-            states = self.exec_block(body, [start], ctx)
+            states = self.exec_block(fn.body, [start], ctx)
         finally:
             self._running.pop()
         return [s for s in states if not s.facts.infeasible]
@@ -533,14 +567,14 @@ class Interpreter:
         return {name: st.env[name] if n == 1 and name in st.env else UNKNOWN for name, n in counts.items()}
 
     def call_function(self, fn: FuncV, args: Sequence[Value], kwargs: Dict[str, Value], st: State,
-                      ctx: Context, node: cst.Call) -> Value:
+                      ctx: Context, node: ast.Call) -> Value:
         """A helper or a method called from an expression: its paths merged into one value."""
         ends = self.function_ends(fn, args, kwargs, st, ctx, node)
         return UNKNOWN if ends is None else self.merge_into(st, ends)
 
     @_in_owner(lambda args: args[0].node)
     def function_ends(self, fn: FuncV, args: Sequence[Value], kwargs: Dict[str, Value], st: State,
-                      ctx: Context, node: cst.Call) -> Optional[List[State]]:
+                      ctx: Context, node: ast.Call) -> Optional[List[State]]:
         """The end states of a call's body (None: not followed)."""
         if ctx.depth >= MAX_DEPTH or id(fn.node) in self._in_progress:
             return None
@@ -551,7 +585,8 @@ class Interpreter:
             inner.anchor = node   # layers a module-level helper builds are reported at this call
             inner.report_adds = False
         if fn.bound_self is None:
-            inner.owner = f"{fn.node.name.value}."
+            inner.owner = f"{fn.node.name}."
+
         self._in_progress.add(id(fn.node))
         try:
             return self.run_function(fn.node, args, kwargs, st, inner, fn.bound_self, split=False,
@@ -595,7 +630,7 @@ class Interpreter:
 
     # --- statements -----------------------------------------------------------------------------
 
-    def exec_block(self, stmts: Sequence[cst.BaseStatement], states: List[State], ctx: Context) -> List[State]:
+    def exec_block(self, stmts: Sequence[ast.stmt], states: List[State], ctx: Context) -> List[State]:
         for stmt in stmts:
             live = [s for s in states if not s.done]
             if not live:
@@ -606,59 +641,43 @@ class Interpreter:
                 states = states[:MAX_PATHS]
         return states
 
-    def exec_stmt(self, stmt: cst.BaseStatement, states: List[State], ctx: Context) -> List[State]:
+    def exec_stmt(self, stmt: ast.stmt, states: List[State], ctx: Context) -> List[State]:
         self._steps += len(states)
         if self._steps > STEP_BUDGET:
             raise _OutOfBudget
-        if type(stmt) is cst.SimpleStatementLine:
+        t = type(stmt)
+        if t in _SIMPLE:
             states = self.split_on_call(stmt, self.split_on_ifexp(stmt, states, ctx), ctx)
-            out = []
+            return [st for st in states if self.exec_small(stmt, st, ctx)]
+        if t is ast.If:
+            return self.exec_if(stmt, states, ctx)  # type: ignore[arg-type]
+        if t is ast.For:
+            return self.exec_for(stmt, states, ctx)  # type: ignore[arg-type]
+        if t is ast.With or t is ast.AsyncWith:
+            return self.exec_block(stmt.body, states, ctx)  # type: ignore[attr-defined]
+        if t is ast.Try:
+            if stmt.handlers:  # type: ignore[attr-defined]  # the code catches what its body may raise:
+                ctx = ctx.without_adds()                     # its adds are not ours to judge
+            return self.exec_block(stmt.body, states, ctx)  # type: ignore[attr-defined]
+        if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
             for st in states:
-                alive = True
-                for small in stmt.body:
-                    if not self.exec_small(small, st, ctx):
-                        alive = False
-                        break
-                    if st.done:
-                        break
-                if alive:
-                    out.append(st)
-            return out
-        if isinstance(stmt, cst.If):
-            return self.exec_if(stmt, states, ctx)
-        if isinstance(stmt, cst.For):
-            return self.exec_for(stmt, states, ctx)
-        if isinstance(stmt, cst.While):
-            for st in states:
-                self.havoc(stmt, st)
+                st.env[stmt.name] = FuncV(stmt, closure=self.closure_of(st))  # type: ignore[attr-defined]
             return states
-        if isinstance(stmt, cst.With):
-            return self.exec_block(stmt.body.body, states, ctx)
-        if isinstance(stmt, cst.Try):
-            if stmt.handlers:  # the code catches what its body may raise: its adds are not ours to judge
-                ctx = ctx.without_adds()
-            return self.exec_block(stmt.body.body, states, ctx)
-        if isinstance(stmt, cst.FunctionDef):
+        if t is ast.ClassDef:
+            self._register_methods(stmt)  # type: ignore[arg-type]
             for st in states:
-                st.env[stmt.name.value] = FuncV(stmt, closure=self.closure_of(st))
+                st.env[stmt.name] = ClassV(stmt, closure=self.closure_of(st))  # type: ignore[attr-defined]
             return states
-        if isinstance(stmt, cst.ClassDef):
-            self._register_methods(stmt)
-            for st in states:
-                st.env[stmt.name.value] = ClassV(stmt, closure=self.closure_of(st))
-            return states
-        for st in states:
+        for st in states:  # `while`, `match`, `async for`: what they may set is forgotten
             self.havoc(stmt, st)
         return states
 
-    def split_on_call(self, stmt: cst.SimpleStatementLine, states: List[State], ctx: Context) -> List[State]:
+    def split_on_call(self, stmt: ast.stmt, states: List[State], ctx: Context) -> List[State]:
         """``self.aa = create_aa(aa_layer, ...)``: a module-level helper whose paths give different
         results forks the caller, each fork with the facts of the helper's path (``aa_layer`` falsy:
         an ``nn.Identity``), instead of merging them into an unknown."""
-        if len(stmt.body) != 1:
-            return states
-        value = getattr(stmt.body[0], "value", None)
-        if isinstance(value, cst.Call):
+        value = getattr(stmt, "value", None)
+        if type(value) is ast.Call:
             return self.split_one_call(value, states, ctx, helpers=True)
         nested = self._module_calls.get(id(stmt))
         if nested is None:
@@ -667,7 +686,7 @@ class Interpreter:
             states = self.split_one_call(call, states, ctx, helpers=False)
         return states
 
-    def split_one_call(self, value: cst.Call, states: List[State], ctx: Context, helpers: bool) -> List[State]:
+    def split_one_call(self, value: ast.Call, states: List[State], ctx: Context, helpers: bool) -> List[State]:
         out = []
         for st in states:
             func = self.eval(value.func, st, ctx)
@@ -719,15 +738,14 @@ class Interpreter:
                 out.append(st)
         return out
 
-    def split_on_ifexp(self, stmt: cst.SimpleStatementLine, states: List[State], ctx: Context) -> List[State]:
+    def split_on_ifexp(self, stmt: ast.stmt, states: List[State], ctx: Context) -> List[State]:
         """``x = a if cond else b`` (or ``return ...``) with an undecided ``cond`` forks like an ``if``."""
-        if len(stmt.body) != 1:
-            return states
-        value = getattr(stmt.body[0], "value", None)
-        if isinstance(value, cst.BooleanOperation) and isinstance(stmt.body[0], (cst.Assign, cst.AnnAssign)):
-            test = value.left  # `a or b` is `a if a else b`; `a and b` is `b if a else a`
-        elif isinstance(value, cst.IfExp):
-            test = value.test
+        value = getattr(stmt, "value", None)
+        t = type(value)
+        if t is ast.BoolOp and (type(stmt) is ast.Assign or type(stmt) is ast.AnnAssign):
+            test = value.values[0]  # type: ignore[union-attr]  # `a or b` is `a if a else b`;
+        elif t is ast.IfExp:                                    # `a and b` is `b if a else a`
+            test = value.test  # type: ignore[union-attr]
         else:
             return states
         out = []
@@ -750,12 +768,11 @@ class Interpreter:
                     out.append(path)
         return out
 
-    def exec_for(self, stmt: cst.For, states: List[State], ctx: Context) -> List[State]:
+    def exec_for(self, stmt: ast.For, states: List[State], ctx: Context) -> List[State]:
         """A loop over a known, short sequence (a list of layers, a ModuleList, ``range(4)``) runs once
         per item; any other loop forgets what its body sets."""
         out: List[State] = []
-        simple = stmt.orelse is None and not any(isinstance(n, (cst.Break, cst.Continue, cst.Return, cst.Yield))
-                                                 for n in self.loop_nodes(stmt))
+        simple = not stmt.orelse and not self.loop_nodes(stmt)
         for st in states:
             items = self.loop_items(stmt.iter, st, ctx) if simple else None
             if items is None:
@@ -767,20 +784,21 @@ class Interpreter:
                 live = [p for p in paths if not p.done]
                 for p in live:
                     self.assign(stmt.target, item, p)
-                paths = [p for p in paths if p.done] + self.exec_block(stmt.body.body, live, ctx)
+                paths = [p for p in paths if p.done] + self.exec_block(stmt.body, live, ctx)
                 if len(paths) > MAX_PATHS:
                     paths = paths[:MAX_PATHS]
             out.extend(paths)
         return out
 
-    def loop_nodes(self, stmt: cst.For) -> List[cst.CSTNode]:
+    def loop_nodes(self, stmt: ast.For) -> List[ast.AST]:
+        """The statements that leave a loop's body early (a loop with any is not unrolled)."""
         nodes = self._havoc_nodes.get(-id(stmt))
         if nodes is None:
-            nodes = self._havoc_nodes[-id(stmt)] = [n for n in walk(stmt.body)
-                                                   if isinstance(n, (cst.Break, cst.Continue, cst.Return, cst.Yield))]
+            nodes = self._havoc_nodes[-id(stmt)] = [n for s in stmt.body for n in ast.walk(s)
+                                                   if isinstance(n, _LEAVES_LOOP)]
         return nodes
 
-    def loop_items(self, node: cst.BaseExpression, st: State, ctx: Context) -> Optional[Sequence[Value]]:
+    def loop_items(self, node: ast.expr, st: State, ctx: Context) -> Optional[Sequence[Value]]:
         value = self.eval(node, st, ctx.without_adds())
         items: Optional[Sequence[Value]] = None
         if isinstance(value, TupleV):
@@ -792,7 +810,7 @@ class Interpreter:
             items = [IntV(Poly.const(i)) for i in range(*value.bounds)]
         return items if items is not None and len(items) <= MAX_UNROLL else None
 
-    def exec_if(self, stmt: cst.If, states: List[State], ctx: Context) -> List[State]:
+    def exec_if(self, stmt: ast.If, states: List[State], ctx: Context) -> List[State]:
         out: List[State] = []
         for st in states:
             cond = self.to_cond(self.eval(stmt.test, st, ctx), stmt.test)
@@ -802,87 +820,92 @@ class Interpreter:
                 t = st if verdict is True else st.fork()
                 if verdict is None:
                     assume(cond, True, t)
-                branches.append((t, stmt.body.body))
+                branches.append((t, stmt.body))
             if verdict is not True:
                 f = st
                 if verdict is None:
                     assume(cond, False, f)
                 orelse = stmt.orelse
-                if isinstance(orelse, cst.If):
-                    out.extend(self.exec_if(orelse, [f], ctx) if not f.facts.infeasible else [])
+                if len(orelse) == 1 and type(orelse[0]) is ast.If:  # `elif`
+                    out.extend(self.exec_if(orelse[0], [f], ctx) if not f.facts.infeasible else [])
                     f = None  # type: ignore[assignment]
-                elif isinstance(orelse, cst.Else):
-                    branches.append((f, orelse.body.body))
                 else:
-                    branches.append((f, ()))
+                    branches.append((f, orelse))
             for bst, body in branches:
                 if bst is None or bst.facts.infeasible:
                     continue
                 out.extend(self.exec_block(body, [bst], ctx))
         return out
 
-    def exec_small(self, small: cst.BaseSmallStatement, st: State, ctx: Context) -> bool:
-        """Run one small statement; False when the path ends in an exception."""
+    def exec_small(self, small: ast.stmt, st: State, ctx: Context) -> bool:
+        """Run one simple statement; False when the path ends in an exception."""
         t = type(small)
-        if t is cst.Assign:
-            value = self.eval(small.value, st, ctx)
-            for target in small.targets:
-                self.assign(target.target, value, st)
-        elif t is cst.AnnAssign:
-            if small.value is not None:
-                self.assign(small.target, self.eval(small.value, st, ctx), st)
-        elif t is cst.AugAssign:
-            left = self.eval(small.target, st, ctx)
-            right = self.eval(small.value, st, ctx)
-            op = _AUG_OPS.get(type(small.operator))
+        if t is ast.Assign:
+            value = self.eval(small.value, st, ctx)  # type: ignore[attr-defined]
+            for target in small.targets:  # type: ignore[attr-defined]
+                self.assign(target, value, st)
+        elif t is ast.AnnAssign:
+            if small.value is not None:  # type: ignore[attr-defined]
+                self.assign(small.target, self.eval(small.value, st, ctx), st)  # type: ignore[attr-defined]
+        elif t is ast.AugAssign:
+            left = self.eval(small.target, st, ctx)  # type: ignore[attr-defined]
+            right = self.eval(small.value, st, ctx)  # type: ignore[attr-defined]
+            op = _BIN_OPS.get(type(small.op))  # type: ignore[attr-defined]
             value = self.binop(op, left, right, small, st, ctx) if op else UNKNOWN
-            self.assign(small.target, value, st)
-        elif t is cst.Expr:
-            if not isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):  # docstrings
-                self.eval(small.value, st, ctx)
-        elif t is cst.Return:
-            st.returned = NONE if small.value is None else self.eval(small.value, st, ctx)
+            self.assign(small.target, value, st)  # type: ignore[attr-defined]
+        elif t is ast.Expr:
+            value = small.value  # type: ignore[attr-defined]
+            if not (type(value) is ast.Constant and isinstance(value.value, str)):  # docstrings
+                self.eval(value, st, ctx)
+        elif t is ast.Return:
+            value = small.value  # type: ignore[attr-defined]
+            st.returned = NONE if value is None else self.eval(value, st, ctx)
             st.done = True
-        elif t is cst.Raise:
+        elif t is ast.Raise:
             return False
-        elif t is cst.Assert:
-            cond = self.to_cond(self.eval(small.test, st, ctx), small.test)
+        elif t is ast.Assert:
+            test = small.test  # type: ignore[attr-defined]
+            cond = self.to_cond(self.eval(test, st, ctx), test)
             if decide(cond, st) is False:
                 return False
             assume(cond, True, st)
             return not st.facts.infeasible
-        elif t is cst.Import or t is cst.ImportFrom:
-            self.index.add_import(small, st.env)
-        elif t is cst.Del:
-            for t in _targets(small.target):
-                if isinstance(t, cst.Subscript):
-                    self.replace_item(t, None, st)
-                elif isinstance(t, cst.Name):
-                    st.env.pop(t.value, None)
-                else:
-                    self.assign(t, UNKNOWN, st)
+        elif t is ast.Import or t is ast.ImportFrom:
+            self.index.add_import(small, st.env)  # type: ignore[arg-type]
+        elif t is ast.Delete:
+            for target in small.targets:  # type: ignore[attr-defined]
+                for t in _targets(target):
+                    if isinstance(t, ast.Subscript):
+                        self.replace_item(t, None, st)
+                    elif isinstance(t, ast.Name):
+                        st.env.pop(t.id, None)
+                    else:
+                        self.assign(t, UNKNOWN, st)
         return True
 
-    def assign(self, target: cst.BaseExpression, value: Value, st: State) -> None:
-        if isinstance(target, cst.Name):
-            st.env[target.value] = value
-        elif isinstance(target, cst.Attribute):
-            base = self.eval(target.value, st, Context(report_adds=False))
+    def assign(self, target: ast.expr, value: Value, st: State) -> None:
+        t = type(target)
+        if t is ast.Name:
+            st.env[target.id] = value  # type: ignore[attr-defined]
+        elif t is ast.Attribute:
+            base = self.eval(target.value, st, Context(report_adds=False))  # type: ignore[attr-defined]
             if isinstance(base, SelfV):
-                self.assign_self(base, target.attr.value, value)
-        elif isinstance(target, cst.Subscript):
-            self.replace_item(target, value, st)
-        elif isinstance(target, (cst.Tuple, cst.List)):
+                self.assign_self(base, target.attr, value)  # type: ignore[attr-defined]
+        elif t is ast.Subscript:
+            self.replace_item(target, value, st)  # type: ignore[arg-type]
+        elif t is ast.Tuple or t is ast.List:
+            elements = target.elts  # type: ignore[attr-defined]
             if isinstance(value, ShapeV):  # `b, c, h, w = x.shape`
-                value = TupleV(tuple(self.tensor_size(value.tensor, k) for k in range(len(target.elements))))
-            items = value.items if isinstance(value, TupleV) and len(value.items) == len(target.elements) \
-                else None
-            for i, el in enumerate(target.elements):
-                if isinstance(el, cst.StarredElement):
+                value = TupleV(tuple(self.tensor_size(value.tensor, k) for k in range(len(elements))))
+            items = value.items if isinstance(value, TupleV) and len(value.items) == len(elements) else None
+            for i, el in enumerate(elements):
+                if type(el) is ast.Starred:
                     items = None
                     self.assign(el.value, UNKNOWN, st)
                     continue
-                self.assign(el.value, items[i] if items else UNKNOWN, st)
+                self.assign(el, items[i] if items else UNKNOWN, st)
+        elif t is ast.Starred:
+            self.assign(target.value, UNKNOWN, st)  # type: ignore[attr-defined]
 
     def assign_self(self, base: SelfV, name: str, value: Value) -> None:
         if base.seq_layers is not None and isinstance(value, LayerV):
@@ -894,17 +917,18 @@ class Interpreter:
                 base.seq_layers.append(value.layer)
         base.attrs[name] = value
 
-    def replace_item(self, target: cst.Subscript, value: Optional[Value], st: State) -> None:
+    def replace_item(self, target: ast.Subscript, value: Optional[Value], st: State) -> None:
         """``layers[3] = conv`` (or ``del layers[-1]`` with ``value`` None) on a list or a Sequential;
         anything else forgets the container."""
         base_node = target.value
-        if not isinstance(base_node, (cst.Name, cst.Attribute)):
+        if not isinstance(base_node, (ast.Name, ast.Attribute)):
             return
         ctx = Context(report_adds=False)
         base = self.eval(base_node, st, ctx)
         new: Value = UNKNOWN
-        if isinstance(base, DictV) and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
-            key = self.eval(target.slice[0].slice.value, st, ctx)
+        index = _index_of(target)
+        if isinstance(base, DictV) and index is not None:
+            key = self.eval(index, st, ctx)
             if isinstance(key, StrV):  # `kw["padding"] = 1`, `del kw["act"]`
                 items = dict(base.items)
                 if value is None:
@@ -914,9 +938,8 @@ class Interpreter:
                 new = DictV(items)
             self.assign(base_node, new, st)
             return
-        if isinstance(base, NamedLayersV) and base.keys is not None and value is not None and \
-                len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
-            key = self.eval(target.slice[0].slice.value, st, ctx)
+        if isinstance(base, NamedLayersV) and base.keys is not None and value is not None and index is not None:
+            key = self.eval(index, st, ctx)
             if isinstance(key, StrV):  # `layers["conv"] = ...` on an OrderedDict: in insertion order
                 keys, items = list(base.keys), list(base.items)
                 if key.text in keys:
@@ -927,8 +950,8 @@ class Interpreter:
                 new = NamedLayersV(tuple(items), tuple(keys))
             self.assign(base_node, new, st)
             return
-        if len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
-            k = L.as_poly(self.eval(target.slice[0].slice.value, st, ctx))
+        if index is not None:
+            k = L.as_poly(self.eval(index, st, ctx))
             items = base.items if isinstance(base, TupleV) else (
                 base.layer.layers if isinstance(base, LayerV) and isinstance(base.layer, L.Sequential) else None)
             if items is not None and k is not None and k.value is not None and -len(items) <= k.value < len(items):
@@ -943,56 +966,53 @@ class Interpreter:
                     LayerV(L.Sequential(base.layer.node, new_items))  # type: ignore[union-attr]
         self.assign(base_node, new, st)
 
-    def havoc(self, stmt: cst.CSTNode, st: State) -> None:
+    def havoc(self, stmt: ast.AST, st: State) -> None:
         """Forget every name and ``self.`` attribute a loop (or other unmodelled statement) may set."""
         nodes = self._havoc_nodes.get(id(stmt))
         if nodes is None:
-            nodes = self._havoc_nodes[id(stmt)] = [n for n in walk(stmt) if isinstance(n, _HAVOC_KINDS)]
+            nodes = self._havoc_nodes[id(stmt)] = [n for n in ast.walk(stmt) if isinstance(n, _HAVOC_KINDS)]
         for node in nodes:
-            target = None
-            if isinstance(node, (cst.AssignTarget,)):
-                target = node.target
-            elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-                target = node.target
-            elif isinstance(node, cst.For):
-                target = node.target
-            elif isinstance(node, cst.WithItem) and node.asname is not None:
-                target = node.asname.name
-            elif isinstance(node, cst.NamedExpr):
-                target = node.target
-            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            targets: Sequence[ast.expr] = ()
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
+                targets = (node.target,)
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                targets = (node.optional_vars,)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 recv = node.func.value
-                if isinstance(recv, cst.Name) and recv.value in st.env and not isinstance(st.env[recv.value], SelfV):
-                    st.env[recv.value] = UNKNOWN      # `layers.append(...)` changes `layers`
-                elif isinstance(recv, cst.Name) and isinstance(st.env.get(recv.value), SelfV):
-                    sv = st.env[recv.value]
-                    if node.func.attr.value in ("add_module", "register_module"):
+                if isinstance(recv, ast.Name) and recv.id in st.env and not isinstance(st.env[recv.id], SelfV):
+                    st.env[recv.id] = UNKNOWN      # `layers.append(...)` changes `layers`
+                elif isinstance(recv, ast.Name) and isinstance(st.env.get(recv.id), SelfV):
+                    sv = st.env[recv.id]
+                    if node.func.attr in ("add_module", "register_module"):
                         sv.seq_layers = None          # type: ignore[union-attr]
                         sv.attrs.clear()              # type: ignore[union-attr]
                         sv.complete = False           # type: ignore[union-attr]
-                elif isinstance(recv, cst.Attribute) and isinstance(recv.value, cst.Name) and \
-                        isinstance(st.env.get(recv.value.value), SelfV):
-                    st.env[recv.value.value].attrs[recv.attr.value] = UNKNOWN  # type: ignore[union-attr]
-            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "setattr":
+                elif isinstance(recv, ast.Attribute) and isinstance(recv.value, ast.Name) and \
+                        isinstance(st.env.get(recv.value.id), SelfV):
+                    st.env[recv.value.id].attrs[recv.attr] = UNKNOWN  # type: ignore[union-attr]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr":
                 if st.self_v is not None:
                     st.self_v.attrs.clear()
                     st.self_v.complete = False
-            if target is not None:
+            for target in targets:
                 for t in _targets(target):
-                    if isinstance(t, cst.Name):
-                        st.env[t.value] = UNKNOWN
-                    elif isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and \
-                            isinstance(st.env.get(t.value.value), SelfV):
-                        st.env[t.value.value].attrs[t.attr.value] = UNKNOWN  # type: ignore[union-attr]
+                    if isinstance(t, ast.Name):
+                        st.env[t.id] = UNKNOWN
+                    elif isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and \
+                            isinstance(st.env.get(t.value.id), SelfV):
+                        st.env[t.value.id].attrs[t.attr] = UNKNOWN  # type: ignore[union-attr]
 
     # --- expressions ----------------------------------------------------------------------------
 
-    def code(self, node: cst.CSTNode) -> str:
+    def code(self, node: ast.AST) -> str:
         key = id(node)
         text = self._code_cache.get(key)
-        if text is None:
-            text = self._code_cache[key] = self.index.module.code_for_node(node)
+        if text is None:  # (unparsed, not read from the file: the node may be another file's)
+            text = self._code_cache[key] = ast.unparse(node)
         return text
+
 
     def lookup(self, name: str, st: State) -> Value:
         if name in st.env:
@@ -1023,90 +1043,93 @@ class Interpreter:
             return RefV(f"builtins.{name}")
         return UNKNOWN
 
-    def eval(self, node: cst.BaseExpression, st: State, ctx: Context) -> Value:
-        t = type(node)  # exact types: isinstance against LibCST's ABCs is slow on this hot path
-        if t is cst.Name:
-            return self.lookup(node.value, st)
-        if t is cst.Attribute:
-            return self.attribute(self.eval(node.value, st, ctx), node.attr.value, st)
-        if t is cst.Call:
-            return self.call(node, st, ctx)
-        if t is cst.Integer:
-            try:
-                return IntV(Poly.const(int(node.value.replace("_", ""), 0)))
-            except ValueError:
-                return UNKNOWN
-        if t is cst.SimpleString:
-            value = self._strings.get(id(node))
+    def eval(self, node: ast.expr, st: State, ctx: Context) -> Value:
+        t = type(node)  # exact types, the commonest first: this is the interpreter's hottest path
+        if t is ast.Name:
+            return self.lookup(node.id, st)  # type: ignore[attr-defined]
+        if t is ast.Attribute:
+            return self.attribute(self.eval(node.value, st, ctx), node.attr, st)  # type: ignore[attr-defined]
+        if t is ast.Call:
+            return self.call(node, st, ctx)  # type: ignore[arg-type]
+        if t is ast.Constant:
+            value = node.value  # type: ignore[attr-defined]
+            kind = type(value)
+            if kind is int:
+                return IntV(Poly.const(value))
+            if kind is str:
+                return StrV(value)
+            if kind is bool:
+                return BoolV(TRUE if value else FALSE)
             if value is None:
-                try:  # evaluated_value runs ast.literal_eval: once per string node
-                    text = node.evaluated_value
-                    value = StrV(text) if isinstance(text, str) else UNKNOWN
-                except Exception:  # noqa: BLE001 - odd string prefixes
-                    value = UNKNOWN
-                self._strings[id(node)] = value
-            return value
-        if t is cst.BinaryOperation:
-            op = _BIN_OPS.get(type(node.operator))
+                return NONE
+            return UNKNOWN
+        if t is ast.BinOp:
+            op = _BIN_OPS.get(type(node.op))  # type: ignore[attr-defined]
             if op is None:
                 return UNKNOWN
-            return self.binop(op, self.eval(node.left, st, ctx), self.eval(node.right, st, ctx), node, st, ctx)
-        if t is cst.UnaryOperation:
-            value = self.eval(node.expression, st, ctx)
-            if isinstance(node.operator, cst.Not):
-                return BoolV(NotC(self.to_cond(value, node.expression)))
-            if isinstance(node.operator, cst.Minus):
+            return self.binop(op, self.eval(node.left, st, ctx), self.eval(node.right, st, ctx),  # type: ignore[attr-defined]
+                              node, st, ctx)
+        if t is ast.UnaryOp:
+            operand = node.operand  # type: ignore[attr-defined]
+            value = self.eval(operand, st, ctx)
+            op_type = type(node.op)  # type: ignore[attr-defined]
+            if op_type is ast.Not:
+                return BoolV(NotC(self.to_cond(value, operand)))
+            if op_type is ast.USub:
                 p = L.as_poly(value)
                 return IntV(-p) if p is not None else (value if isinstance(value, TensorV) else UNKNOWN)
-            if isinstance(node.operator, cst.Plus):
+            if op_type is ast.UAdd:
                 return value
             return UNKNOWN
-        if t is cst.BooleanOperation:
+        if t is ast.BoolOp:
+            values = node.values  # type: ignore[attr-defined]
+            is_or = type(node.op) is ast.Or  # type: ignore[attr-defined]
             if id(node) in st.choices:  # a value `a or b` whose `a` this path decided
-                pick_left = st.choices[id(node)] == isinstance(node.operator, cst.Or)
-                return self.eval(node.left if pick_left else node.right, st, ctx)
-            left = self.to_cond(self.eval(node.left, st, ctx), node.left)
-            right = self.to_cond(self.eval(node.right, st, ctx), node.right)
-            return BoolV(AndC((left, right)) if isinstance(node.operator, cst.And) else OrC((left, right)))
-        if t is cst.Comparison:
-            return BoolV(self.comparison(node, st, ctx))
-        if t is cst.Tuple or t is cst.List:
+                if st.choices[id(node)] == is_or:
+                    return self.eval(values[0], st, ctx)
+                return self.eval(values[1] if len(values) == 2 else _rest_of(node), st, ctx)  # type: ignore[arg-type]
+            parts = tuple(self.to_cond(self.eval(v, st, ctx), v) for v in values)
+            return BoolV(OrC(parts) if is_or else AndC(parts))
+        if t is ast.Compare:
+            return BoolV(self.comparison(node, st, ctx))  # type: ignore[arg-type]
+        if t is ast.Tuple or t is ast.List:
             items = []
-            for el in node.elements:
-                if isinstance(el, cst.StarredElement):
+            for el in node.elts:  # type: ignore[attr-defined]
+                if type(el) is ast.Starred:
                     inner = self.eval(el.value, st, ctx)
                     if isinstance(inner, TupleV):
                         items.extend(inner.items)
                         continue
                     return UNKNOWN
-                items.append(self.eval(el.value, st, ctx))
+                items.append(self.eval(el, st, ctx))
             return TupleV(tuple(items))
-        if t is cst.Subscript:
-            return self.subscript(node, st, ctx)
-        if t is cst.IfExp:
+        if t is ast.Subscript:
+            return self.subscript(node, st, ctx)  # type: ignore[arg-type]
+        if t is ast.IfExp:
             if id(node) in st.choices:
-                return self.eval(node.body if st.choices[id(node)] else node.orelse, st, ctx)
-            cond = self.to_cond(self.eval(node.test, st, ctx), node.test)
+                return self.eval(node.body if st.choices[id(node)] else node.orelse, st, ctx)  # type: ignore[attr-defined]
+            test = node.test  # type: ignore[attr-defined]
+            cond = self.to_cond(self.eval(test, st, ctx), test)
             verdict = decide(cond, st)
             if verdict is True:
-                return self.eval(node.body, st, ctx)
+                return self.eval(node.body, st, ctx)  # type: ignore[attr-defined]
             if verdict is False:
-                return self.eval(node.orelse, st, ctx)
-            a, b = self.eval(node.body, st, ctx), self.eval(node.orelse, st, ctx)
+                return self.eval(node.orelse, st, ctx)  # type: ignore[attr-defined]
+            a, b = self.eval(node.body, st, ctx), self.eval(node.orelse, st, ctx)  # type: ignore[attr-defined]
             return a if a == b else UNKNOWN
-        if t is cst.NamedExpr:
-            value = self.eval(node.value, st, ctx)
-            self.assign(node.target, value, st)
+        if t is ast.NamedExpr:
+            value = self.eval(node.value, st, ctx)  # type: ignore[attr-defined]
+            self.assign(node.target, value, st)  # type: ignore[attr-defined]
             return value
-        if t is cst.Dict:
+        if t is ast.Dict:
             items: Dict[str, Value] = {}
-            for el in node.elements:
-                if not isinstance(el, cst.DictElement):
+            for key_node, value_node in zip(node.keys, node.values):  # type: ignore[attr-defined]
+                if key_node is None:  # `{**other}`
                     return UNKNOWN
-                key = self.eval(el.key, st, ctx)
+                key = self.eval(key_node, st, ctx)
                 if not isinstance(key, StrV):
                     return UNKNOWN
-                items[key.text] = self.eval(el.value, st, ctx)
+                items[key.text] = self.eval(value_node, st, ctx)
             return DictV(items)
         return UNKNOWN
 
@@ -1122,7 +1145,7 @@ class Interpreter:
                 return _SelfMethod(base, attr)
             value = self.class_attribute(base.cls, attr)
             if isinstance(value, FuncV):
-                decorators = {dotted(d.decorator) for d in value.node.decorators}
+                decorators = {dotted(d) for d in value.node.decorator_list}
                 if "staticmethod" in decorators:
                     return value
                 if decorators - {"torch.no_grad", "torch.jit.unused", "torch.jit.ignore"}:
@@ -1146,11 +1169,12 @@ class Interpreter:
             return ParamV(f"{base.name}.{attr}")  # `cfg.width`: unknown, but the same at every read
         return UNKNOWN
 
-    def subscript(self, node: cst.Subscript, st: State, ctx: Context) -> Value:
+    def subscript(self, node: ast.Subscript, st: State, ctx: Context) -> Value:
         base = self.eval(node.value, st, ctx)
-        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        index_node = _index_of(node)
+        if index_node is None:
             return UNKNOWN
-        index = self.eval(node.slice[0].slice.value, st, ctx)
+        index = self.eval(index_node, st, ctx)
         if isinstance(base, DictV) and isinstance(index, StrV):
             return base.items.get(index.text, UNKNOWN)
         if isinstance(base, ParamV) and isinstance(index, StrV):
@@ -1182,20 +1206,21 @@ class Interpreter:
             return IntV(t.channels)
         return UNKNOWN
 
-    def comparison(self, node: cst.Comparison, st: State, ctx: Context) -> Cond:
+    def comparison(self, node: ast.Compare, st: State, ctx: Context) -> Cond:
         parts: List[Cond] = []
         left = self.eval(node.left, st, ctx)
-        left_node: cst.BaseExpression = node.left
-        for target in node.comparisons:
-            right = self.eval(target.comparator, st, ctx)
-            parts.append(self.compare(target.operator, left, right, left_node, target.comparator, node))
-            left, left_node = right, target.comparator
+        left_node: ast.expr = node.left
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.eval(comparator, st, ctx)
+            parts.append(self.compare(type(op), left, right, left_node, comparator, node))
+            left, left_node = right, comparator
         return parts[0] if len(parts) == 1 else AndC(tuple(parts))
 
-    def compare(self, op: cst.BaseCompOp, left: Value, right: Value, left_node: cst.CSTNode,
-                right_node: cst.CSTNode, whole: cst.CSTNode) -> Cond:
-        if isinstance(op, (cst.Is, cst.IsNot)):
-            negate = isinstance(op, cst.IsNot)
+    def compare(self, op: type, left: Value, right: Value, left_node: ast.AST,
+                right_node: ast.AST, whole: ast.AST) -> Cond:
+        """``left op right`` for one comparison operator (its ``ast`` class)."""
+        if op is ast.Is or op is ast.IsNot:
+            negate = op is ast.IsNot
             cond: Cond
             if right is NONE:
                 cond = self.is_none(left, left_node)
@@ -1206,19 +1231,19 @@ class Interpreter:
             else:
                 cond = AtomC(self.code(whole))
             return NotC(cond) if negate else cond
-        if isinstance(op, (cst.In, cst.NotIn)):
-            negate = isinstance(op, cst.NotIn)
+        if op is ast.In or op is ast.NotIn:
+            negate = op is ast.NotIn
             if isinstance(right, TupleV):
-                conds = [self.compare(cst.Equal(), left, item, left_node, right_node, whole) for item in right.items]
+                conds = [self.compare(ast.Eq, left, item, left_node, right_node, whole) for item in right.items]
                 cond = OrC(tuple(conds)) if conds else FALSE
                 return NotC(cond) if negate else cond
             return AtomC(self.code(whole))
-        sym = _CMP_OPS.get(type(op))
+        sym = _CMP_OPS.get(op)
         if sym in ("==", "!=") and isinstance(left, TupleV) and isinstance(right, TupleV):
             # `self.conv.stride == (1, 1)`: element by element
             if len(left.items) != len(right.items):
                 return ConstC(sym == "!=")
-            parts = tuple(self.compare(cst.Equal(), a, b, left_node, right_node, whole)
+            parts = tuple(self.compare(ast.Eq, a, b, left_node, right_node, whole)
                           for a, b in zip(left.items, right.items))
             both = AndC(parts) if parts else TRUE
             return both if sym == "==" else NotC(both)
@@ -1235,7 +1260,7 @@ class Interpreter:
             return ConstC(sym == "!=")  # `padding == ''` for padding=0: never equal (a bool is an int too)
         return AtomC(self.code(whole))
 
-    def is_none(self, value: Value, node: cst.CSTNode) -> Cond:
+    def is_none(self, value: Value, node: ast.AST) -> Cond:
         if value is NONE:
             return TRUE
         if isinstance(value, ParamV):
@@ -1244,7 +1269,7 @@ class Interpreter:
             return AtomC(f"{self.code(node)} is None")
         return FALSE
 
-    def to_cond(self, value: Value, node: cst.CSTNode) -> Cond:
+    def to_cond(self, value: Value, node: ast.AST) -> Cond:
         if isinstance(value, BoolV):
             return value.cond
         if value is NONE:
@@ -1267,7 +1292,7 @@ class Interpreter:
 
     # --- operators on values --------------------------------------------------------------------
 
-    def binop(self, op: Optional[str], left: Value, right: Value, node: cst.CSTNode, st: State,
+    def binop(self, op: Optional[str], left: Value, right: Value, node: ast.AST, st: State,
               ctx: Context) -> Value:
         if isinstance(left, TensorV) or isinstance(right, TensorV):
             return self.tensor_binop(op, left, right, node, st, ctx)
@@ -1296,7 +1321,7 @@ class Interpreter:
             return IntV(Poly.const(a.value ** b.value))
         return UNKNOWN
 
-    def tensor_binop(self, op: Optional[str], left: Value, right: Value, node: cst.CSTNode, st: State,
+    def tensor_binop(self, op: Optional[str], left: Value, right: Value, node: ast.AST, st: State,
                      ctx: Context) -> Value:
         if isinstance(left, TensorV) and isinstance(right, TensorV):
             if op == "+":
@@ -1308,23 +1333,24 @@ class Interpreter:
             return tensor.derive(history=tensor.history + (Step("keep", node),))
         return UNKNOWN
 
-    def residual_add(self, node: cst.CSTNode, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
+    def residual_add(self, node: ast.AST, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
         if ctx.report_adds and ctx.anchor is None and not st.shape_guarded:
             self.emit_event(ResidualAdd(node, a, b, st.facts))
 
     # --- calls ----------------------------------------------------------------------------------
 
-    def call(self, node: cst.Call, st: State, ctx: Context) -> Value:
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value not in _PURE_METHODS:
-            receiver = node.func.value
-            if isinstance(receiver, (cst.Name, cst.Attribute)):
-                current = st.env.get(receiver.value) if isinstance(receiver, cst.Name) else \
-                    self.eval(receiver, st, ctx)
+    def call(self, node: ast.Call, st: State, ctx: Context) -> Value:
+        func_node = node.func
+        if type(func_node) is ast.Attribute and func_node.attr not in _PURE_METHODS:
+            receiver = func_node.value
+            if type(receiver) is ast.Name or type(receiver) is ast.Attribute:
+                current = st.env.get(receiver.id) if type(receiver) is ast.Name else \
+                    self.eval(receiver, st, ctx)  # type: ignore[attr-defined]
                 if isinstance(current, TupleV):
                     return self.mutate_list(receiver, node, st, ctx)
                 if isinstance(current, DictV) and not isinstance(current, NamespaceV):
                     return self.mutate_dict(receiver, current, node, st, ctx)
-                if isinstance(current, LayerV) and node.func.attr.value in _MODULE_MUTATORS:
+                if isinstance(current, LayerV) and func_node.attr in _MODULE_MUTATORS:
                     return self.mutate_module(receiver, current, node, st, ctx)
         if id(node) in st.call_results:
             return st.call_results.pop(id(node))
@@ -1334,36 +1360,39 @@ class Interpreter:
         args, kwargs, starred = self.call_arguments(node, st, ctx)
         result = self.apply_callable(func, args, kwargs, starred, node, st, ctx)
         if isinstance(func, (FuncV, ClassV)):
-            for a in node.args:  # a dict handed to other code may come back changed
-                if not a.star and isinstance(a.value, cst.Name) and isinstance(st.env.get(a.value.value), DictV) \
-                        and not isinstance(st.env.get(a.value.value), NamespaceV):
-                    st.env[a.value.value] = UNKNOWN
+            # a dict handed to other code may come back changed
+            for a in [*node.args, *(k.value for k in node.keywords if k.arg is not None)]:
+                if type(a) is ast.Name and isinstance(st.env.get(a.id), DictV) \
+                        and not isinstance(st.env.get(a.id), NamespaceV):
+                    st.env[a.id] = UNKNOWN
         return result
 
-    def call_arguments(self, node: cst.Call, st: State, ctx: Context) -> Tuple[List[Value], Dict[str, Value], bool]:
+    def call_arguments(self, node: ast.Call, st: State, ctx: Context) -> Tuple[List[Value], Dict[str, Value], bool]:
         """Positional and keyword values; ``starred`` when ``*args``/``**kw`` hide some."""
         args: List[Value] = []
         kwargs: Dict[str, Value] = {}
         starred = False
         for arg in node.args:
-            if arg.star:
+            if type(arg) is ast.Starred:
                 value = self.eval(arg.value, st, ctx)
-                if arg.star == "*" and isinstance(value, TupleV):
+                if isinstance(value, TupleV):
                     args.extend(value.items)
-                elif arg.star == "**" and isinstance(value, DictV):
-                    kwargs.update(value.items)  # `**dd` with dd = {"device": device, "dtype": dtype}
                 else:
                     starred = True
                 continue
-            value = self.eval(arg.value, st, ctx)
-            if arg.keyword is not None:
-                kwargs[arg.keyword.value] = value
+            args.append(self.eval(arg, st, ctx))
+        for keyword in node.keywords:
+            value = self.eval(keyword.value, st, ctx)
+            if keyword.arg is not None:
+                kwargs[keyword.arg] = value
+            elif isinstance(value, DictV):
+                kwargs.update(value.items)  # `**dd` with dd = {"device": device, "dtype": dtype}
             else:
-                args.append(value)
+                starred = True
         return args, kwargs, starred
 
     def apply_callable(self, func: Value, args: List[Value], kwargs: Dict[str, Value], starred: bool,
-                       node: cst.Call, st: State, ctx: Context) -> Value:
+                       node: ast.Call, st: State, ctx: Context) -> Value:
         if isinstance(func, _Partial):
             return self.apply_callable(func.func, list(func.args) + args, {**func.kwargs, **kwargs}, starred,
                                        node, st, ctx)
@@ -1391,13 +1420,13 @@ class Interpreter:
             return self.tensor_method(func.tensor, func.name, args, kwargs, node, st, ctx)
         return UNKNOWN
 
-    def mutate_list(self, receiver: cst.BaseExpression, node: cst.Call, st: State, ctx: Context) -> Value:
+    def mutate_list(self, receiver: ast.expr, node: ast.Call, st: State, ctx: Context) -> Value:
         """``layers.append(conv)`` / ``layers.extend([...])``; any other change forgets the list."""
         current = self.eval(receiver, st, ctx)
-        method = node.func.attr.value  # type: ignore[attr-defined]
-        args = [self.eval(a.value, st, ctx) for a in node.args]
+        method = node.func.attr  # type: ignore[attr-defined]
+        args = [self.eval(a, st, ctx) for a in node.args]
         new: Value = UNKNOWN
-        if isinstance(current, TupleV) and not any(a.star or a.keyword for a in node.args):
+        if isinstance(current, TupleV) and _plain_arguments(node):
             if method == "append" and len(args) == 1:
                 new = TupleV(current.items + (args[0],))
             elif method == "extend" and len(args) == 1 and isinstance(args[0], TupleV):
@@ -1405,11 +1434,11 @@ class Interpreter:
         self.assign(receiver, new, st)
         return NONE
 
-    def mutate_dict(self, receiver: cst.BaseExpression, current: "DictV", node: cst.Call, st: State,
+    def mutate_dict(self, receiver: ast.expr, current: "DictV", node: ast.Call, st: State,
                     ctx: Context) -> Value:
         """``kw.setdefault("padding", 1)``, ``kw.update(...)``, ``kw.pop("act", None)`` on a dict of
         keyword arguments; any other method forgets the dict."""
-        method = node.func.attr.value  # type: ignore[attr-defined]
+        method = node.func.attr  # type: ignore[attr-defined]
         args, kwargs, starred = self.call_arguments(node, st, ctx)
         items: Optional[Dict[str, Value]] = dict(current.items)
         result: Value = UNKNOWN
@@ -1429,14 +1458,14 @@ class Interpreter:
         self.assign(receiver, UNKNOWN if items is None else DictV(items), st)
         return result
 
-    def mutate_module(self, receiver: cst.BaseExpression, current: LayerV, node: cst.Call, st: State,
+    def mutate_module(self, receiver: ast.expr, current: LayerV, node: ast.Call, st: State,
                       ctx: Context) -> Value:
         """``seq.append(layer)`` / ``seq.add_module(name, layer)`` on an nn.Sequential value."""
-        method = node.func.attr.value  # type: ignore[attr-defined]
-        args = [self.eval(a.value, st, ctx) for a in node.args]
+        method = node.func.attr  # type: ignore[attr-defined]
+        args = [self.eval(a, st, ctx) for a in node.args]
         new: Value = UNKNOWN
         layer = args[-1] if args else None
-        if isinstance(current.layer, L.Sequential) and not any(a.star or a.keyword for a in node.args) and \
+        if isinstance(current.layer, L.Sequential) and _plain_arguments(node) and \
                 ((method == "append" and len(args) == 1) or (method in ("add_module", "register_module")
                                                                and len(args) == 2)):
             added = layer.layer if isinstance(layer, LayerV) else L.Opaque(ctx.anchor or node)
@@ -1445,7 +1474,7 @@ class Interpreter:
         return NONE
 
     def self_method(self, m: "_SelfMethod", args: List[Value], kwargs: Dict[str, Value], starred: bool,
-                    node: cst.Call, st: State, ctx: Context) -> Value:
+                    node: ast.Call, st: State, ctx: Context) -> Value:
         """``super().__init__(*layers)`` of a Sequential subclass, ``self.add_module(name, layer)``."""
         sv = m.self_v
         if sv is None:
@@ -1478,7 +1507,7 @@ class Interpreter:
         return PathFlow(self, st, ctx)
 
     def call_ref(self, q: str, args: List[Value], kwargs: Dict[str, Value], starred: bool,
-                 node: cst.Call, st: State, ctx: Context) -> Value:
+                 node: ast.Call, st: State, ctx: Context) -> Value:
         if self.index.patched and self.index.is_patched(q):
             return UNKNOWN  # the file replaced it (`nn.Conv2d = MyConv`): not torch's any more
         if _is_layer_class(q):
@@ -1531,7 +1560,7 @@ class Interpreter:
         return self.call_torch_function(q, args, kwargs, node, st, ctx)
 
     def self_attribute_test(self, name: str, sv: SelfV, attr: str, default: Optional[Value],
-                            node: cst.CSTNode) -> Value:
+                            node: ast.AST) -> Value:
         """``hasattr(self, "skip")`` / ``getattr(self, "skip", None)``: known when this path set it, or
         when nothing could have (every attribute of the module is known)."""
         if attr in sv.attrs:
@@ -1573,7 +1602,7 @@ class Interpreter:
             return DictV({**args[0].items, **kwargs})
         return UNKNOWN
 
-    def build(self, name: str, args: List[Value], kwargs: Dict[str, Value], node: cst.Call, st: State,
+    def build(self, name: str, args: List[Value], kwargs: Dict[str, Value], node: ast.Call, st: State,
               ctx: Context) -> L.Layer:
         def arg(keyword: str, position: int, default: Optional[Value]) -> Optional[Value]:
             if keyword in kwargs:
@@ -1588,7 +1617,7 @@ class Interpreter:
             self.emit_event(ConvBuilt(layer, st.facts))
         return layer
 
-    def sequential(self, args: List[Value], node: cst.Call, st: State, ctx: Context) -> L.Layer:
+    def sequential(self, args: List[Value], node: ast.Call, st: State, ctx: Context) -> L.Layer:
         if len(args) == 1 and isinstance(args[0], NamedLayersV):  # nn.Sequential(OrderedDict([...]))
             args = list(args[0].items)
         items: List[L.Layer] = []
@@ -1609,7 +1638,7 @@ class Interpreter:
         seq.apply(TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None, rank_open=True), self.flow(probe, ctx))
 
     @_in_owner(lambda args: args[0])
-    def instantiate(self, cls: cst.ClassDef, args: List[Value], kwargs: Dict[str, Value], node: cst.Call,
+    def instantiate(self, cls: ast.ClassDef, args: List[Value], kwargs: Dict[str, Value], node: ast.Call,
                     st: State, ctx: Context, closure: Optional[Dict[str, Value]] = None) -> Value:
         kind = self.class_kind(cls)
         anchor = ctx.anchor or node
@@ -1620,7 +1649,7 @@ class Interpreter:
             return self.dataclass_instance(cls, args, kwargs)
         if kind is None or ctx.depth >= MAX_DEPTH or id(cls) in self._in_progress:
             return LayerV(L.Opaque(anchor))
-        inner = Context(ctx.depth + 1, anchor, False, f"{cls.name.value}.")
+        inner = Context(ctx.depth + 1, anchor, False, f"{cls.name}.")
         self_v = SelfV(cls, {}, [] if kind == "sequential" else None, closure=closure)
         init = self.find_method(cls, "__init__")
         self._in_progress.add(id(cls))
@@ -1641,28 +1670,27 @@ class Interpreter:
         variants = [(e.self_v or self_v, e.facts, e.truths) for e in ends]
         return LayerV(L.Composite(anchor, variants))
 
-    def dataclass_instance(self, cls: cst.ClassDef, args: List[Value], kwargs: Dict[str, Value]) -> Value:
+    def dataclass_instance(self, cls: ast.ClassDef, args: List[Value], kwargs: Dict[str, Value]) -> Value:
         """A ``@dataclass`` config (``LayerFn(conv_norm_act=ConvNormAct)``): its fields, bound like
         ``__init__`` binds them, readable as attributes. Inherited fields are not followed."""
         if cls.bases:
             return UNKNOWN
         fields: List[Tuple[str, Optional[Value]]] = []
-        for stmt in cls.body.body:
-            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
-            if not isinstance(small, cst.AnnAssign) or not isinstance(small.target, cst.Name):
+        for small in cls.body:
+            if not isinstance(small, ast.AnnAssign) or not isinstance(small.target, ast.Name):
                 continue
-            annotation = dotted(small.annotation.annotation)
+            annotation = dotted(small.annotation)
             if annotation in ("ClassVar", "typing.ClassVar"):
                 continue
             default: Optional[Value] = None
             if small.value is not None:
                 value = small.value
-                if isinstance(value, cst.Call) and dotted(value.func) in ("field", "dataclasses.field"):
-                    given = {a.keyword.value: a.value for a in value.args if a.keyword is not None}
+                if isinstance(value, ast.Call) and dotted(value.func) in ("field", "dataclasses.field"):
+                    given = {k.arg: k.value for k in value.keywords if k.arg is not None}
                     default = self.eval_static(given["default"]) if "default" in given else UNKNOWN
                 else:
                     default = self.eval_static(value)
-            fields.append((small.target.value, default))
+            fields.append((small.target.id, default))
         names = [name for name, _ in fields]
         if len(args) > len(fields) or any(k not in names for k in kwargs):
             return UNKNOWN
@@ -1697,7 +1725,7 @@ class Interpreter:
             all(self_v.seq_layers is not None for self_v, _, _ in variants)
         if not sequential and (forward is None or id(forward) in self._in_progress):
             return None
-        inner = Context(ctx.depth + 1, layer.node, False, f"{cls.name.value}.")
+        inner = Context(ctx.depth + 1, layer.node, False, f"{cls.name}.")
         ends: List[State] = []
         self._in_progress.add(id(forward))
         try:
@@ -1729,7 +1757,7 @@ class Interpreter:
 
     # --- tensors --------------------------------------------------------------------------------
 
-    def call_torch_function(self, q: str, args: List[Value], kwargs: Dict[str, Value], node: cst.Call,
+    def call_torch_function(self, q: str, args: List[Value], kwargs: Dict[str, Value], node: ast.Call,
                             st: State, ctx: Context) -> Value:
         short = q.rsplit(".", 1)[-1]
         is_fn = q.startswith("torch.nn.functional.") or (q.startswith("torch.") and q.count(".") == 1)
@@ -1779,7 +1807,7 @@ class Interpreter:
         return UNKNOWN
 
     def tensor_method(self, t: TensorV, name: str, args: List[Value], kwargs: Dict[str, Value],
-                      node: cst.Call, st: State, ctx: Context) -> Value:
+                      node: ast.Call, st: State, ctx: Context) -> Value:
         if name in _KEEP_METHODS:
             return t.derive(history=t.history + (Step("keep", node),))
         if name in ("add", "add_") and args:
@@ -1814,7 +1842,7 @@ class Interpreter:
             return self.permute(t, args, node)
         return UNKNOWN
 
-    def permute(self, t: TensorV, args: Sequence[Value], node: cst.CSTNode) -> Value:
+    def permute(self, t: TensorV, args: Sequence[Value], node: ast.AST) -> Value:
         """Channels to the end and back, as ConvNeXt blocks do around their Linear layers."""
         order = args[0].items if len(args) == 1 and isinstance(args[0], TupleV) else args
         perm = [L.as_poly(v) for v in order]
@@ -1830,7 +1858,7 @@ class Interpreter:
             return t.derive(channels_last=False, history=t.history + (Step("permute", node, tuple(perm_values)),))
         return UNKNOWN
 
-    def reduce(self, t: TensorV, args: Sequence[Value], kwargs: Dict[str, Value], node: cst.CSTNode) -> Value:
+    def reduce(self, t: TensorV, args: Sequence[Value], kwargs: Dict[str, Value], node: ast.AST) -> Value:
         """``x.mean((2, 3))``: a global pool; flat unless ``keepdim``."""
         dim = args[0] if args else kwargs.get("dim")
         keep = L.as_bool(args[1] if len(args) > 1 else kwargs.get("keepdim", BoolV(FALSE)))
@@ -1844,7 +1872,8 @@ class Interpreter:
             return t.derive(dims=tuple(d.then(Resize(ONE)) for d in t.dims), history=t.history + (Step("pool", node),))
         return t.derive(dims=(), flat=True, history=t.history + (Step("flatten", node),))
 
-    def concat(self, items: Sequence[Value], dim: Optional[Poly], node: cst.CSTNode) -> Value:
+    def concat(self, items: Sequence[Value], dim: Optional[Poly], node: ast.AST) -> Value:
+
         tensors = [v for v in items if isinstance(v, TensorV)]
         if len(tensors) != len(items) or not tensors or dim is None or dim.value != 1:
             return UNKNOWN
@@ -2098,17 +2127,17 @@ class _Partial(Value):
 @dataclass(frozen=True)
 class _Super(Value):
     self_v: Optional[SelfV]
-    owner: Optional[cst.ClassDef] = None  # the class whose method calls super(): its bases come next
+    owner: Optional[ast.ClassDef] = None  # the class whose method calls super(): its bases come next
 
 
 @dataclass(frozen=True)
 class _SelfMethod(Value):
     self_v: Optional[SelfV]
     name: str
-    owner: Optional[cst.ClassDef] = None  # for super().method: the class that called super()
+    owner: Optional[ast.ClassDef] = None  # for super().method: the class that called super()
 
 
-def _merged(a: TensorV, b: TensorV, node: cst.CSTNode) -> TensorV:
+def _merged(a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
     """The result of an elementwise op: the operand that is not a broadcast (size-1) one."""
     base, other = a, b
     if a.channels is not None and a.channels.value == 1 and b.channels is not None:
@@ -2125,7 +2154,7 @@ def _join_tensors(results: Sequence[TensorV], ends: Sequence[State]) -> Value:
     key = [(ends[i].facts.resolve(r.channels) if r.channels is not None else None, r.dims, r.flat)
            for i, r in enumerate(results)]
     if all(k == key[0] for k in key):
-        return first.derive(history=first.history + (Step("keep", cst.Name("_")),))
+        return first.derive(history=first.history + (Step("keep", L.NOWHERE),))
     return UNKNOWN
 
 
@@ -2133,120 +2162,138 @@ def _is_layer_class(qualname: str) -> bool:
     return qualname.startswith("torch.nn.") and qualname.count(".") == 2 and qualname[9:10].isupper()
 
 
-def _nested_module_calls(value: Optional[cst.CSTNode]) -> List[cst.Call]:
+def _nested_module_calls(value: Optional[ast.AST]) -> List[ast.Call]:
     """``self.block(x)`` calls inside an expression whose arguments are plain names (evaluating them
     ahead of the expression changes nothing), in source order."""
-    found: List[cst.Call] = []
+    found: List[ast.Call] = []
     stack = [value] if value is not None else []
     while stack:
         n = stack.pop()
-        if isinstance(n, (cst.IfExp, cst.BooleanOperation, cst.Lambda, cst.ListComp, cst.SetComp,
-                          cst.DictComp, cst.GeneratorExp)):
+        if isinstance(n, (ast.IfExp, ast.BoolOp, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                          ast.GeneratorExp)):
             continue  # evaluated only on some condition, or later
-        if isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and isinstance(n.func.value, cst.Name) \
-                and n.func.value.value == "self" and all(isinstance(a.value, cst.Name) and not a.star for a in n.args):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
+                and n.func.value.id == "self" and all(isinstance(a, ast.Name) for a in n.args) \
+                and all(k.arg is not None and isinstance(k.value, ast.Name) for k in n.keywords):
             found.append(n)
-        stack.extend(reversed(n.children))
+        stack.extend(reversed(list(ast.iter_child_nodes(n))))
     return found
 
 
-def _is_dataclass(cls: cst.ClassDef) -> bool:
-    for d in cls.decorators:
-        target = d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
+def _is_dataclass(cls: ast.ClassDef) -> bool:
+    for d in cls.decorator_list:
+        target = d.func if isinstance(d, ast.Call) else d
         if dotted(target) in ("dataclass", "dataclasses.dataclass"):
             return True
     return False
 
 
-def _assignment_counts(fn: cst.FunctionDef) -> Dict[str, int]:
+def _assignment_counts(fn: Def) -> Dict[str, int]:
     """How many times each local variable of ``fn`` is bound (parameters once; a loop or ``+=`` twice),
     nested scopes left out; ``global``/``nonlocal`` names are not its own."""
     counts: Dict[str, int] = {}
     outside: set = set()
 
-    def bind(target: cst.BaseExpression, times: int = 1) -> None:
-        for name in _targets(target):
-            if isinstance(name, cst.Name):
-                counts[name.value] = counts.get(name.value, 0) + times
+    def bind(target: Union[ast.expr, str], times: int = 1) -> None:
+        for name in ((target,) if isinstance(target, str) else _targets(target)):
+            if isinstance(name, str):
+                counts[name] = counts.get(name, 0) + times
+            elif isinstance(name, ast.Name):
+                counts[name.id] = counts.get(name.id, 0) + times
 
-    def visit(node: cst.CSTNode, loop: int) -> None:
+    def visit(node: ast.AST, loop: int) -> None:
         times = 2 if loop else 1
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             bind(node.name, times)
             return  # its body is its own scope
-        if isinstance(node, (cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             return
-        if isinstance(node, cst.Assign):
+        if isinstance(node, ast.Assign):
             for t in node.targets:
-                bind(t.target, times)
-        elif isinstance(node, (cst.AnnAssign,)) and node.value is not None:
+                bind(t, times)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
             bind(node.target, times)
-        elif isinstance(node, cst.AugAssign):
+        elif isinstance(node, ast.AugAssign):
             bind(node.target, 2)
-        elif isinstance(node, cst.NamedExpr):
+        elif isinstance(node, ast.NamedExpr):
             bind(node.target, times)
-        elif isinstance(node, (cst.For, cst.While)):
-            if isinstance(node, cst.For):
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            if not isinstance(node, ast.While):
                 bind(node.target, 2)
             loop += 1
-        elif isinstance(node, cst.WithItem) and node.asname is not None:
-            bind(node.asname.name, times)
-        elif isinstance(node, cst.ExceptHandler) and node.name is not None:
-            bind(node.name.name, times)
-        elif isinstance(node, cst.ImportAlias):
-            name = node.asname.name if node.asname is not None else node.name
-            while isinstance(name, cst.Attribute):
-                name = name.value
-            bind(name, times)
-        elif isinstance(node, (cst.Global, cst.Nonlocal)):
-            outside.update(item.name.value for item in node.names)
-        for child in node.children:
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            bind(node.optional_vars, times)
+        elif isinstance(node, ast.ExceptHandler) and node.name is not None:
+            bind(node.name, times)
+        elif isinstance(node, ast.alias):
+            bind(node.asname or node.name.split(".")[0], times)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            outside.update(node.names)
+        for child in ast.iter_child_nodes(node):
             visit(child, loop)
 
-    params = fn.params
-    for p in [*params.posonly_params, *params.params, *params.kwonly_params]:
+    sig = signature(fn)
+    for p in (*sig.positional, *sig.keyword_only):
         bind(p.name)
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            bind(star.name)
-    body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else [fn.body]
-    for stmt in body:
+    for star in (sig.star, sig.star_star):
+        if star is not None:
+            bind(star)
+    for stmt in fn.body:
         visit(stmt, 0)
     return {name: n for name, n in counts.items() if name not in outside}
 
 
-def _is_method(fn: cst.FunctionDef) -> bool:
-    params = list(fn.params.posonly_params) + list(fn.params.params)
-    return bool(params) and params[0].name.value in ("self", "cls")
+def _is_method(fn: Def) -> bool:
+    params = signature(fn).positional
+    return bool(params) and params[0].name in ("self", "cls")
 
 
-def _simple_body(body: cst.SimpleStatementSuite) -> List[cst.BaseStatement]:
-    return [cst.SimpleStatementLine(list(body.body))]
-
-
-def _targets(node: cst.BaseExpression) -> Iterable[cst.BaseExpression]:
-    if isinstance(node, (cst.Tuple, cst.List)):
-        for el in node.elements:
-            yield from _targets(el.value)
+def _targets(node: ast.expr) -> Iterable[ast.expr]:
+    if isinstance(node, (ast.Tuple, ast.List)):
+        for el in node.elts:
+            yield from _targets(el.value if isinstance(el, ast.Starred) else el)
     else:
         yield node
 
 
-_HAVOC_KINDS = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.WithItem, cst.NamedExpr, cst.Call)
+def _index_of(node: ast.Subscript) -> Optional[ast.expr]:
+    """The index of ``a[i]``; None for a slice or several indices (``a[1:]``, ``a[i, j]``)."""
+    index = node.slice
+    return None if isinstance(index, (ast.Slice, ast.Tuple)) else index
 
+
+def _plain_arguments(node: ast.Call) -> bool:
+    """Only positional arguments, none of them starred."""
+    return not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
+
+
+def _rest_of(node: ast.BoolOp) -> ast.BoolOp:
+    """``b or c`` of ``a or b or c``, placed where it is in the source (its text names conditions);
+    made once and kept on the node."""
+    rest = getattr(node, "_convlint_rest", None)
+    if rest is None:
+        rest = ast.BoolOp(op=node.op, values=node.values[1:])
+        first, last = node.values[1], node.values[-1]
+        rest.lineno, rest.col_offset = first.lineno, first.col_offset
+        rest.end_lineno, rest.end_col_offset = last.end_lineno, last.end_col_offset
+        node._convlint_rest = rest  # type: ignore[attr-defined]
+    return rest
+
+
+_SIMPLE = {ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Return, ast.Raise, ast.Assert, ast.Import,
+           ast.ImportFrom, ast.Delete, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal}
+_COMPOUND = tuple(t for t in (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try,
+                              getattr(ast, "TryStar", None), getattr(ast, "Match", None), ast.FunctionDef,
+                              ast.AsyncFunctionDef, ast.ClassDef) if t is not None)
+_LEAVES_LOOP = (ast.Break, ast.Continue, ast.Return, ast.Yield, ast.YieldFrom)
+_HAVOC_KINDS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.withitem, ast.NamedExpr,
+                ast.Call)
 
 _BIN_OPS = {
-    cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.FloorDivide: "//", cst.Modulo: "%",
-    cst.Power: "**", cst.Divide: "/", cst.MatrixMultiply: "@",
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**", ast.Div: "/",
+    ast.MatMult: "@",
 }
-_AUG_OPS = {
-    cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*", cst.FloorDivideAssign: "//",
-    cst.ModuloAssign: "%", cst.DivideAssign: "/",
-}
-_CMP_OPS = {
-    cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=",
-    cst.GreaterThan: ">", cst.GreaterThanEqual: ">=",
-}
+_CMP_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _CMP_EVAL = {
     "==": lambda d: d == 0, "!=": lambda d: d != 0, "<": lambda d: d < 0, "<=": lambda d: d <= 0,
     ">": lambda d: d > 0, ">=": lambda d: d >= 0,

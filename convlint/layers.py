@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple, Union
 
-import libcst as cst
+import ast
 
 from .shapes import ONE, ZERO, Dim, Pad, Resize, Scale, Window
 from .symbolic import Facts, Poly
@@ -66,7 +66,7 @@ class Flow:
 
 @dataclass(eq=False)
 class Layer:
-    node: cst.CSTNode  # where diagnostics about this layer are reported
+    node: ast.AST  # where diagnostics about this layer are reported
 
     kind = "other"
     torch_name = ""    # "Conv2d", "BatchNorm2d", ... for messages
@@ -121,7 +121,7 @@ class Conv(Layer):
     padding: Union[None, str, Tuple[Poly, ...]] = None  # polys, "same", or None when unknown
     dilation: Optional[Tuple[Poly, ...]] = None
     groups: Optional[Poly] = None
-    call: Optional[cst.Call] = None   # the nn.ConvNd(...) call itself
+    call: Optional[ast.Call] = None   # the nn.ConvNd(...) call itself
     direct: bool = False              # the call is the reported node (so a fix can edit it)
     windows: Optional[Tuple[Window, ...]] = None
     kind = "conv"
@@ -266,7 +266,8 @@ class Composite(Layer):
         return flow.run_composite(self, t)
 
 
-_UNKNOWN_STEP = Step("other", cst.Name("_"))  # a change convlint does not model
+NOWHERE = ast.Name("_")  # the node of a step that has no place in the source (never reported)
+_UNKNOWN_STEP = Step("other", NOWHERE)  # a change convlint does not model
 
 
 def flatten(t: TensorV, flow: Flow, step: Step) -> Value:
@@ -316,7 +317,7 @@ _ACTIVATIONS = {
 Binder = Callable[[str, int, Optional[Value]], Optional[Value]]
 
 
-def build_layer(name: str, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bool,
+def build_layer(name: str, arg: Binder, node: ast.AST, call: ast.Call, direct: bool,
                 facts: Facts) -> Layer:
     """The layer for ``torch.nn.<name>(...)``; ``arg(keyword, position, default)`` reads an argument."""
     layer = _build(name, arg, node, call, direct, facts)
@@ -324,7 +325,7 @@ def build_layer(name: str, arg: Binder, node: cst.CSTNode, call: cst.Call, direc
     return layer
 
 
-def _build(name: str, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bool, facts: Facts) -> Layer:
+def _build(name: str, arg: Binder, node: ast.AST, call: ast.Call, direct: bool, facts: Facts) -> Layer:
     if name in _ACTIVATIONS:
         return Keep(node)
     for n in (1, 2, 3):
@@ -389,11 +390,11 @@ class Upsample(Layer):
                         history=t.history + (self.step(),))
 
 
-def _upsample(node: cst.CSTNode, factor: Poly) -> Layer:
+def _upsample(node: ast.AST, factor: Poly) -> Layer:
     return Upsample(node, factor)
 
 
-def _conv(n: int, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bool, facts: Facts) -> Conv:
+def _conv(n: int, arg: Binder, node: ast.AST, call: ast.Call, direct: bool, facts: Facts) -> Conv:
     in_ch = as_poly(arg("in_channels", 0, None))
     out_ch = as_poly(arg("out_channels", 1, None))
     kernel = as_tuple(arg("kernel_size", 2, None), n)
@@ -415,7 +416,7 @@ def _conv(n: int, arg: Binder, node: cst.CSTNode, call: cst.Call, direct: bool, 
     return Conv(node, n, in_ch, out_ch, kernel, stride, padding, dilation, groups, call, direct)
 
 
-def build_pool(n: int, is_max: bool, arg: Binder, node: cst.CSTNode, functional: bool = False) -> Pool:
+def build_pool(n: int, is_max: bool, arg: Binder, node: ast.AST, functional: bool = False) -> Pool:
     """``nn.MaxPool2d(...)``, or with ``functional`` ``F.max_pool2d(x, ...)``, whose positional order
     differs: ``F.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)``."""
     kernel = as_tuple(arg("kernel_size", 0, None), n)

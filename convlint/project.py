@@ -77,7 +77,7 @@ class Project:
         """Parse a helper file with the guards a checked file gets (size, Python's parser first)."""
         import stat
 
-        from .engine import MAX_BYTES, decode, parse_libcst, python_syntax_error
+        from .engine import MAX_BYTES, decode, normalize_newlines, parse_python
         from .interpreter import FileIndex
 
         info = os.stat(path)
@@ -85,9 +85,12 @@ class Project:
             return None
         with open(path, "rb") as fh:
             source = decode(fh.read())
-        if python_syntax_error(source, path):  # Python refuses it: so must we, before LibCST sees it
-            return None
-        return FileIndex(parse_libcst(source), name, path.endswith("__init__.py"), self, source, path)
+        source = normalize_newlines(source)
+        try:
+            tree = parse_python(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None  # a helper file Python refuses stays unknown (its own check says why)
+        return FileIndex(tree, name, path.endswith("__init__.py"), self, source, path)
 
     def __getstate__(self):
         return {"paths": self.paths, "names": self.names}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
-import libcst as cst
+import ast
 
 from .shapes import Dim
 from .symbolic import Poly
@@ -69,14 +69,14 @@ class RefV(Value):
 
 @dataclass(frozen=True)
 class ClassV(Value):
-    node: cst.ClassDef
+    node: ast.ClassDef
     # a class defined inside a function sees that function's variables (what they were when it ran)
     closure: Optional[Dict[str, Value]] = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
 class FuncV(Value):
-    node: cst.FunctionDef
+    node: ast.FunctionDef
     bound_self: Optional["SelfV"] = None
     closure: Optional[Dict[str, Value]] = field(default=None, compare=False, hash=False)
 
@@ -85,7 +85,7 @@ class FuncV(Value):
 class SelfV(Value):
     """The module under construction: its attributes and its class."""
 
-    cls: cst.ClassDef
+    cls: ast.ClassDef
     attrs: dict = field(default_factory=dict)
     # for subclasses of nn.Sequential: the layers handed to super().__init__ / add_module
     seq_layers: Optional[list] = None
@@ -167,7 +167,7 @@ class Step:
 
     kind: str                      # "conv", "pool", "norm", "keep", "merge", "linear", "flatten", "module",
     #                                "other" (a change convlint does not model)
-    node: cst.CSTNode              # where it is reported: the layer's constructor call
+    node: ast.AST              # where it is reported: the layer's constructor call
     layer: Any = None              # the Layer for convs and pools
 
 

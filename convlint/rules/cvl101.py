@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+
 from typing import Iterable, List, Optional
 
 from ..analysis import Analysis
@@ -80,14 +82,16 @@ def _fix(conv, wanted: List[Poly]) -> Optional[Fix]:
     if not conv.direct or conv.call is None or any(w.value is None for w in wanted):
         return None
     text = per_dim(wanted)
-    args = list(conv.call.args)
-    if any(a.star for a in args):
+    call = conv.call
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
         return None
-    for i, a in enumerate(args):
-        if a.keyword is not None and a.keyword.value == "padding":
-            return Fix(a, f"padding={text}")
-        if a.keyword is None and i == 4:
-            return Fix(a.value, text)
-    if not args:
+    for k in call.keywords:
+        if k.arg == "padding":
+            return Fix(k, f"padding={text}")
+    if len(call.args) > 4:
+        return Fix(call.args[4], text)
+    arguments = [*call.args, *call.keywords]
+    if not arguments:
         return None
-    return Fix(args[-1], f", padding={text}", insert_after=True)
+    last = max(arguments, key=lambda a: (a.end_lineno, a.end_col_offset))
+    return Fix(last, f", padding={text}", insert_after=True)

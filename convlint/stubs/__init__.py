@@ -60,10 +60,10 @@ def stub_index(module: str):
     if path is None:
         return None
     if path not in _loaded:
-        from ..engine import parse_libcst
+        from ..engine import parse_python
         from ..interpreter import FileIndex
 
         with open(path, encoding="utf-8") as fh:
             source = fh.read()
-        _loaded[path] = FileIndex(parse_libcst(source), module, False, None, source, path)
+        _loaded[path] = FileIndex(parse_python(source), module, False, None, source, path)
     return _loaded[path]
