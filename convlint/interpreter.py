@@ -31,7 +31,7 @@ MAX_PATHS = 48      # live paths per function; more are dropped (fewer paths: fe
 MAX_DEPTH = 8       # nested helpers / module classes
 MAX_SPLIT = 4       # distinct results of a helper call that fork its caller
 MAX_UNROLL = 32     # items of a loop that is run once per item
-STEP_BUDGET = 8000   # statements run per class or function analysed: a linter must not stall on one file
+STEP_BUDGET = 4000   # statements run per class or function analysed: a linter must not stall on one file
 
 
 class _OutOfBudget(Exception):

@@ -54,6 +54,13 @@ class Project:
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
 
+    def parsed(self, path: str, source: str):
+        """The tree of ``path`` when an import already parsed this very source (each file is parsed
+        once), else None."""
+        name = self.names.get(os.path.abspath(path), (None, False))[0]
+        index = self._cache.get(name) if name is not None else None
+        return index.module if index is not None and index.source == source else None
+
     def index(self, name: str):
         """The ``FileIndex`` of a module of the tree (None when absent or unreadable)."""
         if name in self.paths:
