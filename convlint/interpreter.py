@@ -42,6 +42,7 @@ CHANNEL_PREFIX = "C["  # channel symbols of forward inputs: learned from the fir
 
 LAYER_NAME = re.compile(r"Conv[123]d|BatchNorm[123]d|GroupNorm|InstanceNorm[123]d|Linear|Sequential|"
                         r"(Max|Avg)Pool[123]d")
+LAYER_WORD = re.compile(rf"\b(?:{LAYER_NAME.pattern})\b")
 # `a.b.Name = ...` (not `==`) and `setattr(a.b, "Name", ...)`, anywhere in a file
 _ATTRIBUTE_ASSIGNMENT = re.compile(
     r"^[ \t]*(?P<target>[A-Za-z_][\w.]*)\.(?P<attr>[A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)"
@@ -124,10 +125,18 @@ class FileIndex:
             self._lines = self.source.encode("utf-8", "surrogatepass").split(b"\n")
         return self._lines
 
+    def text_of(self, node: ast.AST) -> str:
+        """The source lines ``node`` spans."""
+        return b"\n".join(self.lines()[node.lineno - 1:node.end_lineno]).decode("utf-8", "replace")  # type: ignore[attr-defined]
+
     def _patched_torch_names(self, source: str) -> Tuple[str, ...]:
         """Torch names the file assigns anywhere (``nn.Conv2d = MyConv``, ``setattr(nn, "Conv2d", f)``):
         they no longer mean torch's layers. A name ending in "." stands for everything under it."""
-        patched = []
+        patched: List[str] = []
+        torch_names = [n for n, v in self.names.items() if isinstance(v, RefV) and v.qualname.split(".")[0] == "torch"]
+        if not torch_names or "setattr(" not in source and not re.search(
+                rf"\b(?:{'|'.join(map(re.escape, torch_names))})\.[\w.]*\s*[:=]", source):
+            return ()  # (the full pattern is slow: it stops at every `self.x = ...` of the file)
         for m in _ATTRIBUTE_ASSIGNMENT.finditer(source):
             target, attr = (m.group("target"), m.group("attr")) if m.group("target") else \
                 (m.group("target2"), m.group("attr2"))
@@ -282,6 +291,7 @@ class Interpreter:
         self.emit_event = emit
         self._owners: Dict[int, FileIndex] = {}  # class/function node -> the file that defines it
         self._constant_cache: Dict[Tuple[int, str], Value] = {}
+        self._static: Dict[Tuple[int, int], Value] = {}
         self._in_progress: set = set()
         self._code_cache: Dict[int, str] = {}
         self._havoc_nodes: Dict[int, List[ast.AST]] = {}
@@ -383,8 +393,7 @@ class Interpreter:
     def analyse_function(self, fn: Def) -> None:
         """A module-level function on its own, for the layers it builds from its own numbers (a
         function that names no layer has nothing to check there: its callers check its results)."""
-        if not any(LAYER_NAME.fullmatch(n.id if type(n) is ast.Name else n.attr)
-                   for stmt in fn.body for n in ast.walk(stmt) if type(n) is ast.Name or type(n) is ast.Attribute):
+        if not LAYER_WORD.search(self.index.text_of(fn)):
             return
         self._steps = 0
         try:
@@ -489,8 +498,15 @@ class Interpreter:
         return UNKNOWN
 
     def eval_static(self, expr: ast.expr) -> Value:
-        """An expression at module level (bases, defaults, class attributes)."""
-        return self.eval(expr, State({}, Facts(), {}), Context(report_adds=False, anchor=expr))
+        """An expression at module level (bases, defaults, class attributes); a value that cannot
+        change (a number, a name of a class) is worked out once."""
+        key = (id(self.index), id(expr))
+        value = self._static.get(key)
+        if value is None:
+            value = self.eval(expr, State({}, Facts(), {}), Context(report_adds=False, anchor=expr))
+            if _unchanging(value):
+                self._static[key] = value
+        return value
 
     # --- functions ------------------------------------------------------------------------------
 
@@ -2178,6 +2194,13 @@ def _nested_module_calls(value: Optional[ast.AST]) -> List[ast.Call]:
             found.append(n)
         stack.extend(reversed(list(ast.iter_child_nodes(n))))
     return found
+
+
+def _unchanging(value: Value) -> bool:
+    """A value no code can change (so one object may stand for it everywhere)."""
+    if isinstance(value, (IntV, StrV, BoolV, NoneV, RefV, ClassV, FuncV, ParamV)):
+        return True
+    return isinstance(value, TupleV) and all(_unchanging(v) for v in value.items)
 
 
 def _is_dataclass(cls: ast.ClassDef) -> bool:

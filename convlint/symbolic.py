@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
 Monomial = Tuple[str, ...]  # sorted atom names; () is the constant term
+_SMALL: Dict[int, "Poly"] = {}
 
 
 class Poly:
@@ -32,6 +33,11 @@ class Poly:
     # construction -------------------------------------------------------------------------
     @staticmethod
     def const(value: int) -> "Poly":
+        if -64 <= value <= 4096:  # the small numbers of layer arguments: one shared Poly each
+            poly = _SMALL.get(value)
+            if poly is None:
+                poly = _SMALL[value] = Poly({(): value})
+            return poly
         return Poly({(): value})
 
     @staticmethod
@@ -46,9 +52,12 @@ class Poly:
     @property
     def value(self) -> Optional[int]:
         """The integer value when the polynomial is a constant, else None."""
-        if not self.is_const:
-            return None
-        return self.terms.get((), 0)
+        terms = self.terms
+        if not terms:
+            return 0
+        if len(terms) == 1 and () in terms:
+            return terms[()]
+        return None
 
     def atoms(self) -> FrozenSet[str]:
         if self._atoms is None:  # asked for on every substitution: computed once (a Poly never changes)

@@ -279,7 +279,7 @@ DEEP = {
 
 @pytest.mark.parametrize("name", sorted(DEEP))
 def test_deep_nesting_never_crashes(tmp_path: Path, name: str):
-    # the layer import makes convlint hand the file to LibCST's native parser, not only to Python's
+    # the layer import makes convlint analyse the file, not only parse it
     (tmp_path / "deep.py").write_text("import torch.nn as nn\n" + DEEP[name])
     run = run_check(tmp_path, "deep.py")
     assert_survived(run, expected_exit=(0, 1))
