@@ -43,10 +43,11 @@ CHANNEL_PREFIX = "C["  # channel symbols of forward inputs: learned from the fir
 LAYER_NAME = re.compile(r"Conv[123]d|BatchNorm[123]d|GroupNorm|InstanceNorm[123]d|Linear|Sequential|"
                         r"(Max|Avg)Pool[123]d")
 LAYER_WORD = re.compile(rf"\b(?:{LAYER_NAME.pattern})\b")
-# `a.b.Name = ...` (not `==`) and `setattr(a.b, "Name", ...)`, anywhere in a file
-_ATTRIBUTE_ASSIGNMENT = re.compile(
-    r"^[ \t]*(?P<target>[A-Za-z_][\w.]*)\.(?P<attr>[A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)"
-    r"|\bsetattr\(\s*(?P<target2>[A-Za-z_][\w.]*)\s*,\s*(?:['\"](?P<attr2>\w+)['\"])?", re.M)
+# `a.b.Name = ...` (not `==`) and `setattr(a.b, "Name", ...)`, anywhere in a file, for `a` one of
+# the file's names for torch modules
+_ATTRIBUTE_ASSIGNMENT = (
+    r"^[ \t]*(?P<target>(?:{names})(?:\.\w+)*)\.(?P<attr>[A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)"
+    r"|\bsetattr\(\s*(?P<target2>(?:{names})(?:\.\w+)*)\s*,\s*(?:['\"](?P<attr2>\w+)['\"])?")
 SHAPE_TEST = "shape-test:"  # the key prefix of conditions that compare tensor shapes
 INPUT_SIZE_RE = re.compile(r"convlint:\s*input-size\s*=\s*(\d+(?:\s*x\s*\d+)*)")
 
@@ -134,10 +135,10 @@ class FileIndex:
         they no longer mean torch's layers. A name ending in "." stands for everything under it."""
         patched: List[str] = []
         torch_names = [n for n, v in self.names.items() if isinstance(v, RefV) and v.qualname.split(".")[0] == "torch"]
-        if not torch_names or "setattr(" not in source and not re.search(
-                rf"\b(?:{'|'.join(map(re.escape, torch_names))})\.[\w.]*\s*[:=]", source):
-            return ()  # (the full pattern is slow: it stops at every `self.x = ...` of the file)
-        for m in _ATTRIBUTE_ASSIGNMENT.finditer(source):
+        if not torch_names:
+            return ()
+        pattern = _ATTRIBUTE_ASSIGNMENT.format(names="|".join(map(re.escape, sorted(torch_names))))
+        for m in re.finditer(pattern, source, re.M):
             target, attr = (m.group("target"), m.group("attr")) if m.group("target") else \
                 (m.group("target2"), m.group("attr2"))
             first, _, rest = target.partition(".")
@@ -395,7 +396,9 @@ class Interpreter:
         function that names no layer has nothing to check there: its callers check its results)."""
         if not LAYER_WORD.search(self.index.text_of(fn)):
             return
-        self._steps = 0
+        # half a class's budget: what such a function builds beyond its own layers (a whole model
+        # from a config) is checked by that model's and its blocks' own classes
+        self._steps = STEP_BUDGET // 2
         try:
             self.run_function(fn, [], {}, State({}, Facts(), {}), Context(), None, split=True)
         except _OutOfBudget:
