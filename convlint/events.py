@@ -22,6 +22,9 @@ class ResidualAdd:
     left: TensorV
     right: TensorV
     facts: Facts
+    # set for an add in the forward of a module another module built: the call that built it (the
+    # add is judged with that call's numbers)
+    built_at: Optional[ast.AST] = None
 
     def sides(self):
         """(branch, shortcut, branch steps, shortcut steps): the shortcut is the side with fewer

@@ -260,10 +260,11 @@ class Context:
     anchor: Optional[ast.AST] = None       # the call in the analysed code that built what follows
     report_adds: bool = True
     owner: str = ""                        # prefix for symbols of unbound arguments in nested calls
+    built_at: Optional[ast.AST] = None     # in a module's forward: the call that built the module
 
     def without_adds(self) -> "Context":
         """The same place, for evaluating a test or an iterable: adds found there are not judged."""
-        return Context(self.depth, self.anchor, False, self.owner)
+        return Context(self.depth, self.anchor, False, self.owner, self.built_at)
 
 
 def _in_owner(node_of):
@@ -289,6 +290,7 @@ def _composite_class(layer) -> Optional[ast.ClassDef]:
 class Interpreter:
     def __init__(self, index: FileIndex, emit: Callable[[object], None]):
         self.index = index
+        self.checked = index  # the file being checked (``index`` moves to another file's code while it runs)
         self.emit_event = emit
         self._owners: Dict[int, FileIndex] = {}  # class/function node -> the file that defines it
         self._constant_cache: Dict[Tuple[int, str], Value] = {}
@@ -392,17 +394,34 @@ class Interpreter:
             self.run_function(forward, args, {}, fst, ctx, st.self_v, split=True, tensors=True)
 
     def analyse_function(self, fn: Def) -> None:
-        """A module-level function on its own, for the layers it builds from its own numbers (a
-        function that names no layer has nothing to check there: its callers check its results)."""
-        if not LAYER_WORD.search(self.index.text_of(fn)):
+        """A module-level function on its own, for the layers it builds from its own numbers, and
+        for the model it builds from a class of this file (``def resnet18(): return ResNet(BasicBlock,
+        [2, 2, 2, 2])``): that model's forward is run, and its blocks' adds are judged with the numbers
+        it built them from. A function that does neither has nothing to check: its callers check its
+        results."""
+        builds_model = self.calls_own_class(fn)
+        if not builds_model and not LAYER_WORD.search(self.index.text_of(fn)):
             return
         # half a class's budget: what such a function builds beyond its own layers (a whole model
         # from a config) is checked by that model's and its blocks' own classes
         self._steps = STEP_BUDGET // 2
         try:
-            self.run_function(fn, [], {}, State({}, Facts(), {}), Context(), None, split=True)
+            ends = self.run_function(fn, [], {}, State({}, Facts(), {}), Context(), None, split=True)
+            if builds_model:
+                for end in ends[:MAX_PATHS]:
+                    model = end.returned
+                    if isinstance(model, LayerV) and isinstance(model.layer, L.Composite):
+                        root = f"{fn.name}()"
+                        x = TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None, rank_open=True)
+                        self.run_composite(model.layer, x, end, Context())
         except _OutOfBudget:
             pass
+
+    def calls_own_class(self, fn: Def) -> bool:
+        """Whether ``fn`` calls a class of this file by its name."""
+        classes = {cls.name for cls in self.index.classes}
+        return bool(classes) and any(type(n) is ast.Call and type(n.func) is ast.Name and n.func.id in classes
+                                     for stmt in fn.body for n in ast.walk(stmt))
 
     def analyse_statements(self, stmts: Sequence[ast.stmt]) -> None:
         self._steps = 0
@@ -599,7 +618,7 @@ class Interpreter:
             return None
         if fn.bound_self is None and _is_method(fn.node):
             return None
-        inner = Context(ctx.depth + 1, ctx.anchor, ctx.report_adds, ctx.owner)
+        inner = Context(ctx.depth + 1, ctx.anchor, ctx.report_adds, ctx.owner, ctx.built_at)
         if fn.bound_self is None and ctx.anchor is None:
             inner.anchor = node   # layers a module-level helper builds are reported at this call
             inner.report_adds = False
@@ -1353,8 +1372,12 @@ class Interpreter:
         return UNKNOWN
 
     def residual_add(self, node: ast.AST, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
-        if ctx.report_adds and ctx.anchor is None and not st.shape_guarded:
+        if not ctx.report_adds or st.shape_guarded:
+            return
+        if ctx.anchor is None:
             self.emit_event(ResidualAdd(node, a, b, st.facts))
+        elif ctx.built_at is not None and self.index is self.checked:
+            self.emit_event(ResidualAdd(node, a, b, st.facts, built_at=ctx.built_at))
 
     # --- calls ----------------------------------------------------------------------------------
 
@@ -1744,7 +1767,9 @@ class Interpreter:
             all(self_v.seq_layers is not None for self_v, _, _ in variants)
         if not sequential and (forward is None or id(forward) in self._in_progress):
             return None
-        inner = Context(ctx.depth + 1, layer.node, False, f"{cls.name}.")
+        # the module's own adds are judged with the numbers it was built from, when it is this
+        # file's code (a module of another file is that file's to report)
+        inner = Context(ctx.depth + 1, layer.node, ctx.report_adds, f"{cls.name}.", built_at=layer.node)
         ends: List[State] = []
         self._in_progress.add(id(forward))
         try:

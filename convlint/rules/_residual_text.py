@@ -20,3 +20,10 @@ def per_dim(values: Sequence[Poly]) -> str:
     if all(t == texts[0] for t in texts):
         return texts[0]
     return "(" + ", ".join(texts) + ")"
+
+
+def built_text(shapes) -> str:
+    """Where the numbers came from, for an add judged in the forward of a module another built."""
+    built_at = shapes.add.built_at
+    line = getattr(built_at, "lineno", None)
+    return "" if line is None else f" (for the module built on line {line})"

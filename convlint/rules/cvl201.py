@@ -5,6 +5,7 @@ from typing import Iterable, Optional
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..reproduce import residual_spec
+from ._residual_text import built_text
 from .base import Rule
 
 
@@ -69,7 +70,7 @@ class ShortcutNeedsChannelProjection(Rule):
             else:
                 message = (f"channels differ at the residual add: branch gives {out_ch}, shortcut gives {in_ch}; "
                            f"the shortcut's projection should output {out_ch} channels")
-            yield Finding(self.code, message, shapes.add.node, subject=shapes)
+            yield Finding(self.code, message + built_text(shapes), shapes.add.node, subject=shapes)
 
     def reproducer(self, subject) -> Optional[dict]:
         return residual_spec(subject, "channels")

@@ -5,7 +5,7 @@ from typing import Iterable, Optional
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..shapes import Relation
-from ._residual_text import sides_text
+from ._residual_text import built_text, sides_text
 from ..reproduce import residual_spec
 from .base import Rule
 
@@ -52,11 +52,12 @@ class ShortcutNeedsStride(Rule):
             stride = shapes.branch_stride()
             stride_text = f" with stride={stride}" if stride is not None and stride.value != 1 else ""
             if fixed.relation is Relation.DIFFER:
-                message = f"shortcut needs 1x1 conv{stride_text}: {sides_text(shapes)}"
+                message = f"shortcut needs 1x1 conv{stride_text}: {sides_text(shapes)}{built_text(shapes)}"
                 yield Finding(self.code, message, shapes.add.node, subject=shapes)
             else:
                 example = f" (e.g. {fixed.example})" if fixed.example else ""
-                message = f"branch and shortcut sizes differ for some input sizes{example}: {sides_text(shapes)}"
+                message = (f"branch and shortcut sizes differ for some input sizes{example}: {sides_text(shapes)}"
+                           f"{built_text(shapes)}")
 
                 yield Finding(self.code, message, shapes.add.node, "warning", subject=shapes)
 
