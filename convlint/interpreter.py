@@ -31,7 +31,7 @@ MAX_PATHS = 48      # live paths per function; more are dropped (fewer paths: fe
 MAX_DEPTH = 8       # nested helpers / module classes
 MAX_SPLIT = 4       # distinct results of a helper call that fork its caller
 MAX_UNROLL = 32     # items of a loop that is run once per item
-STEP_BUDGET = 4000   # statements run per class or function analysed: a linter must not stall on one file
+STEP_BUDGET = 3500   # statements run per class or function analysed: a linter must not stall on one file
 
 
 class _OutOfBudget(Exception):
@@ -52,6 +52,7 @@ SHAPE_TEST = "shape-test:"  # the key prefix of conditions that compare tensor s
 INPUT_SIZE_RE = re.compile(r"convlint:\s*input-size\s*=\s*(\d+(?:\s*x\s*\d+)*)")
 
 Def = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+_NUMBERS: Dict[int, IntV] = {}  # the IntV of each small literal (values never change: one is enough)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
@@ -261,6 +262,7 @@ class Context:
     report_adds: bool = True
     owner: str = ""                        # prefix for symbols of unbound arguments in nested calls
     built_at: Optional[ast.AST] = None     # in a module's forward: the call that built the module
+    plain_call: bool = False               # a root function run as called with no arguments
 
     def without_adds(self) -> "Context":
         """The same place, for evaluating a test or an iterable: adds found there are not judged."""
@@ -295,6 +297,8 @@ class Interpreter:
         self._owners: Dict[int, FileIndex] = {}  # class/function node -> the file that defines it
         self._constant_cache: Dict[Tuple[int, str], Value] = {}
         self._static: Dict[Tuple[int, int], Value] = {}
+        self._builders: Optional[set] = None  # module-level functions that build a model of this file
+        self._builder_steps = STEP_BUDGET      # what the model builders of the file may still run
         self._in_progress: set = set()
         self._code_cache: Dict[int, str] = {}
         self._havoc_nodes: Dict[int, List[ast.AST]] = {}
@@ -399,14 +403,22 @@ class Interpreter:
         [2, 2, 2, 2])``): that model's forward is run, and its blocks' adds are judged with the numbers
         it built them from. A function that does neither has nothing to check: its callers check its
         results."""
-        builds_model = self.calls_own_class(fn)
+        builds_model = self.builds_model(fn)
         if not builds_model and not LAYER_WORD.search(self.index.text_of(fn)):
             return
         # half a class's budget: what such a function builds beyond its own layers (a whole model
-        # from a config) is checked by that model's and its blocks' own classes
-        self._steps = STEP_BUDGET // 2
+        # from a config) is checked by that model's and its blocks' own classes; the model builders
+        # of a file (resnet18, resnet34, ..., often dozens) share one class's budget
+        budget = STEP_BUDGET // 2
+        if builds_model:
+            budget = min(budget, self._builder_steps)
+            if budget <= 0:
+                return
+        self._steps = STEP_BUDGET - budget
         try:
-            ends = self.run_function(fn, [], {}, State({}, Facts(), {}), Context(), None, split=True)
+            # a model builder is checked as `resnet18()` builds: its `*args` and `**kwargs` empty
+            ends = self.run_function(fn, [], {}, State({}, Facts(), {}), Context(plain_call=builds_model), None,
+                                     split=True)
             if builds_model:
                 for end in ends[:MAX_PATHS]:
                     model = end.returned
@@ -416,12 +428,26 @@ class Interpreter:
                         self.run_composite(model.layer, x, end, Context())
         except _OutOfBudget:
             pass
+        if builds_model:
+            self._builder_steps -= self._steps - (STEP_BUDGET - budget)
 
-    def calls_own_class(self, fn: Def) -> bool:
-        """Whether ``fn`` calls a class of this file by its name."""
-        classes = {cls.name for cls in self.index.classes}
-        return bool(classes) and any(type(n) is ast.Call and type(n.func) is ast.Name and n.func.id in classes
-                                     for stmt in fn.body for n in ast.walk(stmt))
+    def builds_model(self, fn: Def) -> bool:
+        """Whether ``fn`` calls a module class of this file by its name, or a function of this file
+        that does (torchvision's ``resnet18()`` calls ``_resnet(BasicBlock, ...)``, which calls ``ResNet``)."""
+        if self._builders is None:
+            classes = {cls.name for cls in self.index.classes if self.class_kind(cls) is not None}
+            functions = {f.name: f for f in self.index.functions}
+            calls = {f.name: {n.func.id for stmt in f.body for n in ast.walk(stmt)
+                              if type(n) is ast.Call and type(n.func) is ast.Name}
+                     for f in self.index.functions}
+            builders = {name for name, called in calls.items() if called & classes}
+            grown = True
+            while grown:  # the functions that reach a builder through this file's functions
+                before = len(builders)
+                builders |= {name for name, called in calls.items() if called & builders}
+                grown = len(builders) > before
+            self._builders = {id(functions[name]) for name in builders}
+        return id(fn) in self._builders
 
     def analyse_statements(self, stmts: Sequence[ast.stmt]) -> None:
         self._steps = 0
@@ -550,7 +576,7 @@ class Interpreter:
         # inside a call every argument is known (a call with an unknown `*a`/`**kw` is not followed):
         # `*args` and `**kwargs` hold what the named parameters did not take; at the top of an
         # analysis they are whatever a caller passes
-        called = ctx.depth > 0
+        called = ctx.depth > 0 or ctx.plain_call
         if sig.star is not None:
             env[sig.star] = TupleV(tuple(args[len(params):])) if called else UNKNOWN
         if sig.star_star is not None:
@@ -670,6 +696,11 @@ class Interpreter:
 
     def exec_block(self, stmts: Sequence[ast.stmt], states: List[State], ctx: Context) -> List[State]:
         for stmt in stmts:
+            if len(states) == 1:  # the common case, without the lists below
+                if states[0].done:
+                    break
+                states = self.exec_stmt(stmt, states, ctx)
+                continue
             live = [s for s in states if not s.done]
             if not live:
                 break
@@ -1093,7 +1124,12 @@ class Interpreter:
             value = node.value  # type: ignore[attr-defined]
             kind = type(value)
             if kind is int:
-                return IntV(Poly.const(value))
+                number = _NUMBERS.get(value)
+                if number is None:
+                    number = IntV(Poly.const(value))
+                    if -64 <= value <= 4096:
+                        _NUMBERS[value] = number
+                return number
             if kind is str:
                 return StrV(value)
             if kind is bool:
