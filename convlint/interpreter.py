@@ -587,12 +587,16 @@ class Interpreter:
     def unbound(self, p: Param, ctx: Context) -> Value:
         """An argument the call did not give. Inside a call its default is what the code runs with.
         At the top of an analysis every argument is a symbol, except a layer class given as default
-        (``norm_layer=nn.BatchNorm2d``): the module is checked as it is built by default."""
+        (``norm_layer=nn.BatchNorm2d``): the module is checked as it is built by default; and an
+        optional part that is None by default (``aa_layer=None``, ``downsample=None``) is left out:
+        as a symbol its None path was judged anyway, and its other paths (an unknown part) fork
+        without end and judge little."""
         if p.default is not None:
             if ctx.depth > 0:
                 return self.eval_static(p.default)
             default = self.eval_static(p.default)
-            if isinstance(default, RefV) and _is_layer_class(default.qualname) or isinstance(default, ClassV):
+            if isinstance(default, RefV) and _is_layer_class(default.qualname) or isinstance(default, ClassV) \
+                    or default is NONE:
                 return default
         return ParamV(ctx.owner + p.name)
 
@@ -716,6 +720,9 @@ class Interpreter:
             raise _OutOfBudget
         t = type(stmt)
         if t in _SIMPLE:
+            if t is ast.Expr and type(stmt.value) is ast.Call and all(  # type: ignore[attr-defined]
+                    self.call_changes_nothing(stmt.value, st, ctx) for st in states):  # type: ignore[attr-defined]
+                return states
             states = self.split_on_call(stmt, self.split_on_ifexp(stmt, states, ctx), ctx)
             return [st for st in states if self.exec_small(stmt, st, ctx)]
         if t is ast.If:
@@ -740,6 +747,22 @@ class Interpreter:
         for st in states:  # `while`, `match`, `async for`: what they may set is forgotten
             self.havoc(stmt, st)
         return states
+
+    def call_changes_nothing(self, call: ast.Call, st: State, ctx: Context) -> bool:
+        """``trunc_normal_(self.pos_embed, std=.02)``, ``self.reset_parameters()``: a call whose result
+        is dropped, of a function of the analysed code that sets no attribute of ``self`` and calls
+        none of its other methods, given only plain values (names, numbers: no tensor, module, list or
+        dict it could change). Running it could only change what convlint does not model, so it is
+        not run (weight initialisation is a tenth of all the steps a model's analysis takes)."""
+        if not all(type(a) in _PLAIN_ARGUMENTS for a in call.args) or \
+                not all(k.arg is not None and type(k.value) in _PLAIN_ARGUMENTS for k in call.keywords):
+            return False
+        func = self.eval(call.func, st, ctx.without_adds())
+        if not isinstance(func, FuncV) or not _changes_nothing(func.node):
+            return False
+        values = [self.eval(a, st, ctx.without_adds()) for a in call.args] + \
+            [self.eval(k.value, st, ctx.without_adds()) for k in call.keywords]
+        return not any(isinstance(v, (TensorV, LayerV, DictV, TupleV, NamedLayersV, SelfV)) for v in values)
 
     def split_on_call(self, stmt: ast.stmt, states: List[State], ctx: Context) -> List[State]:
         """``self.aa = create_aa(aa_layer, ...)``: a module-level helper whose paths give different
@@ -2258,6 +2281,40 @@ def _nested_module_calls(value: Optional[ast.AST]) -> List[ast.Call]:
             found.append(n)
         stack.extend(reversed(list(ast.iter_child_nodes(n))))
     return found
+
+
+_PLAIN_ARGUMENTS = {ast.Name, ast.Attribute, ast.Constant, ast.UnaryOp}
+_SELF_MUTATORS = {"setattr", "add_module", "register_module", "__setattr__", "append", "extend", "insert",
+                  "update", "setdefault", "pop", "exec", "eval", "globals", "vars"}
+
+
+def _changes_nothing(fn: Def) -> bool:
+    """Whether ``fn`` (a helper or a method) leaves ``self`` and everything convlint models alone: no
+    ``self.x = ...``, no other method of ``self`` called, no ``setattr``/``add_module``, no container
+    changed in place, no ``global``; worked out once and kept on the node."""
+    known = getattr(fn, "_convlint_changes_nothing", None)
+    if known is not None:
+        return known
+    params = signature(fn).positional
+    me = params[0].name if params and params[0].name in ("self", "cls") else None
+    verdict = True
+    for node in (n for stmt in fn.body for n in ast.walk(stmt)):
+        t = type(node)
+        if t in (ast.Global, ast.Nonlocal, ast.Yield, ast.YieldFrom, ast.ClassDef):
+            verdict = False
+        elif t in (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete):
+            targets = node.targets if t in (ast.Assign, ast.Delete) else [node.target]  # type: ignore[attr-defined]
+            verdict = all(isinstance(x, ast.Name) for target in targets for x in _targets(target))
+        elif t is ast.Call:
+            func = node.func  # type: ignore[attr-defined]
+            name = func.id if type(func) is ast.Name else func.attr if type(func) is ast.Attribute else None
+            on_self = type(func) is ast.Attribute and type(func.value) is ast.Name and func.value.id == me
+            verdict = name not in _SELF_MUTATORS and not (on_self and name not in ("register_buffer",
+                                                                                   "register_parameter"))
+        if not verdict:
+            break
+    fn._convlint_changes_nothing = verdict  # type: ignore[union-attr]
+    return verdict
 
 
 def _unchanging(value: Value) -> bool:
