@@ -19,7 +19,9 @@ class ShortcutNeedsChannelProjection(Rule):
     Conditions in the code are taken into account: with
     `if stride != 1 or in_planes != planes: shortcut = <projection> else: shortcut = identity`, the
     identity is only used when `in_planes == planes`, so a branch that ends with `planes * 4` channels
-    is still a mismatch there.
+    is still a mismatch there. A block is also judged with the numbers each module of the file builds
+    it with (`BasicBlock(64, 128)` with an identity shortcut), and the message names the line that
+    built it.
 
     ## Why is this bad
     `y = F(x) + x` needs the same C,H,W on both sides. When `F` ends with `C_out != C_in` channels the

@@ -20,6 +20,10 @@ class ShortcutNeedsStride(Rule):
     size: when they differ for every size it is an error; when they differ only for some (odd sizes
     under a stride, "31 or 32?") it is a warning that names a failing size.
 
+    A block is judged alone (its arguments as symbols) and also with the numbers each module of the
+    file builds it with: a block whose shortcut is always the identity is fine alone, but not where
+    the model builds it with `stride=2`; the message then names the line that built it.
+
     ## Why is this bad
     A stride-2 branch halves H,W; adding it to the un-downsampled input fails at run time:
     `The size of tensor a (32) must match the size of tensor b (64) at non-singleton dimension 3`.
