@@ -28,6 +28,7 @@ class Project:
                 self.paths.setdefault(name, os.path.abspath(path))
                 self.names[os.path.abspath(path)] = (name, is_package)
         self._cache: "OrderedDict[str, Optional[object]]" = OrderedDict()
+        self._imported: set = set()  # module names an import has asked for
         self.read: set = set()  # paths of the modules looked up (what a file's result depends on)
         self._tops: Optional[set] = None
 
@@ -51,8 +52,17 @@ class Project:
     def remember(self, name: str, index) -> None:
         self._cache[name] = index
         self._cache.move_to_end(name)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        self._shrink()
+
+    def _shrink(self) -> None:
+        """Past ``CACHE_SIZE`` files, forget the one used longest ago that no import has asked for (a
+        model file checked once), else the one used longest ago: helpers stay parsed once."""
+        while len(self._cache) > CACHE_SIZE:
+            victim = next((name for name in self._cache if name not in self._imported), None)
+            if victim is None:
+                self._cache.popitem(last=False)
+            else:
+                del self._cache[victim]
 
     def parsed(self, path: str, source: str):
         """The tree of ``path`` when an import already parsed this very source (each file is parsed
@@ -65,6 +75,7 @@ class Project:
         """The ``FileIndex`` of a module of the tree (None when absent or unreadable)."""
         if name in self.paths:
             self.read.add(self.paths[name])
+        self._imported.add(name)
         if name in self._cache:
             self._cache.move_to_end(name)
             return self._cache[name]
@@ -76,8 +87,7 @@ class Project:
             except Exception:  # noqa: BLE001 - an unreadable helper file is an unknown helper
                 index = None
         self._cache[name] = index
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        self._shrink()
         return index
 
     def _load(self, path: str, name: str):
@@ -105,6 +115,7 @@ class Project:
     def __setstate__(self, state) -> None:
         self.paths, self.names = state["paths"], state["names"]
         self._cache = OrderedDict()
+        self._imported = set()
         self.read = set()
         self._tops = None
 

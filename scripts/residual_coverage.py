@@ -18,13 +18,8 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
-import functools
-import io
 import os
-import re
 import sys
-import tokenize
-from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -33,257 +28,89 @@ from convlint.engine import decode  # noqa: E402
 from convlint.project import Project  # noqa: E402
 
 
-class _AddFinder:
-    """The adds of the ``forward`` methods of a module, in source order, each with its class."""
+def find_adds(tree: ast.AST) -> list:
+    """The adds of the ``forward`` methods in ``tree``, in source order, each with the class around it."""
+    adds = []
+    stack = [(tree, False, None)]
+    while stack:  # not ast.NodeVisitor: a forward of thousands of chained adds nests deeper than Python recurses
+        node, in_forward, cls = stack.pop()
+        if isinstance(node, ast.ClassDef):
+            cls = node
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            in_forward = in_forward or node.name == "forward"
+        elif in_forward and _is_add(node):
+            adds.append((node, cls))
+        stack.extend((child, in_forward, cls) for child in ast.iter_child_nodes(node))
+    return sorted(adds, key=lambda pair: (pair[0].lineno, pair[0].col_offset))
 
-    def __init__(self, source: Optional[str] = None) -> None:
-        self.source = source    # tells `"a" "b"` (not a literal) from `"ab"`; without it both are literals
-        self.adds = []
-        self.in_forward = 0
-        self.classes = []       # the class around each forward being visited
-        self.class_of = {}      # add node -> its class
 
-    def visit(self, tree: ast.AST) -> None:
-        """Walk ``tree`` in source order, calling ``visit_<Type>`` on the way down and ``leave_<Type>`` on
-        the way up; without recursion, as a forward of thousands of chained adds is that deep."""
-        stack = [(tree, False)]
-        while stack:
-            node, leaving = stack.pop()
-            kind = type(node).__name__
-            if leaving:
-                getattr(self, "leave_" + kind)(node)
-                continue
-            visit = getattr(self, "visit_" + kind, None)
-            if visit is not None:
-                visit(node)
-            if hasattr(self, "leave_" + kind):
-                stack.append((node, True))
-            stack.extend((child, False) for child in reversed(_children(node)))
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        self.classes.append(node)
-
-    def leave_ClassDef(self, node: ast.ClassDef) -> None:
-        self.classes.pop()
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if node.name == "forward":
-            self.in_forward += 1
-
-    def leave_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if node.name == "forward":
-            self.in_forward -= 1
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-    leave_AsyncFunctionDef = leave_FunctionDef
-
-    def visit_BinOp(self, node: ast.BinOp) -> None:
-        if self.in_forward and isinstance(node.op, ast.Add) and not _literal(self.source, node.left, node.right):
-            self._add(node)
-
-    def visit_AugAssign(self, node: ast.AugAssign) -> None:
-        if self.in_forward and isinstance(node.op, ast.Add) and not _literal(self.source, node.value):
-            self._add(node)
-
-    def visit_Call(self, node: ast.Call) -> None:
-        if not self.in_forward or not isinstance(node.func, ast.Attribute):
-            return
-        attr = node.func.attr
-        if attr not in ("add", "add_"):
-            return
+def _is_add(node: ast.AST) -> bool:
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.op, ast.Add) and not _literal(node.left, node.right)
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.op, ast.Add) and not _literal(node.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("add", "add_"):
         args = _arguments(node)
-        if args and not _literal(self.source, *args[:2]):
-            if isinstance(node.func.value, ast.Name) and node.func.value.id in ("torch",):
-                self._add(node)
-            elif attr == "add_" or not (isinstance(node.func.value, ast.Name) and node.func.value.id == "F"):
-                self._add(node)
-
-    def _add(self, node) -> None:
-        self.adds.append(node)
-        self.class_of[id(node)] = self.classes[-1] if self.classes else None
+        receiver = node.func.value
+        return bool(args) and not _literal(*args[:2]) and \
+            (node.func.attr == "add_" or not (isinstance(receiver, ast.Name) and receiver.id == "F"))
+    return False
 
 
-_NEWLINE = re.compile(r"\r\n?|\n")
+def _arguments(call: ast.Call) -> list:
+    return call.args + [keyword.value for keyword in call.keywords]
 
 
-@functools.lru_cache(maxsize=4)
-def _lines(source: str):
-    """Where each line of ``source`` starts, and its first newline (the one LibCST writes as ``\\n``)."""
-    first = _NEWLINE.search(source)
-    return [0] + [m.end() for m in _NEWLINE.finditer(source)], first.group() if first else "\n"
+def _literal(*nodes) -> bool:
+    """Whether one of ``nodes`` is a literal number or string (not a bool, None or complex number)."""
+    return any(isinstance(n, ast.Constant) and isinstance(n.value, (int, float, str, bytes)) and
+               not isinstance(n.value, bool) for n in nodes)
 
 
-def _offset(source: str, lineno: int, col: int) -> int:
-    """The index in ``source`` of an ast position (a line, and a column counted in UTF-8 bytes)."""
-    starts, _ = _lines(source)
-    start = starts[lineno - 1]
-    line = source[start:starts[lineno] if lineno < len(starts) else len(source)]
-    return start + (col if line.isascii() else len(line.encode("utf-8")[:col].decode("utf-8", "replace")))
-
-
-def _text(source: str, start: int, end: int) -> str:
-    """``source[start:end]`` as LibCST renders a lone node: a line break between tokens (in brackets,
-    after a comment) in the file's usual newline is written ``\\n``; one after a backslash or in a string
-    is kept as it is."""
-    text = source[start:end]
-    _, newline = _lines(source)
-    if newline == "\n" or newline not in text:
-        return text
-    wrapped = "(" + text + ")"
-    starts = [0] + [m.end() for m in _NEWLINE.finditer(wrapped)]
-    try:
-        breaks = [starts[t.start[0] - 1] + t.start[1]
-                  for t in tokenize.generate_tokens(io.StringIO(wrapped, newline="").readline)
-                  if t.type in (tokenize.NL, tokenize.NEWLINE)]
-    except (tokenize.TokenError, SyntaxError):
-        return text
-    for i in reversed(breaks):
-        match = _NEWLINE.match(wrapped, i)
-        if match and match.group() == newline:
-            wrapped = wrapped[:i] + "\n" + wrapped[match.end():]
-    return wrapped[1:-1]
-
-
-def _code(node: ast.AST, source: str) -> str:
-    return _text(source, _offset(source, node.lineno, node.col_offset),
-                 _offset(source, node.end_lineno, node.end_col_offset))
-
-
-def _func_code(call: ast.Call, source: str) -> str:
-    """The callee's text with the parentheses around it (``(A if c else B)(x)``), as LibCST has it."""
-    func = call.func
-    if (call.lineno, call.col_offset) == (func.lineno, func.col_offset):
-        return _code(func, source)
-    start = _offset(source, call.lineno, call.col_offset)   # the callee's first `(`
-    i = end = _offset(source, func.end_lineno, func.end_col_offset)
-    while i < len(source) and source[i] != "(":             # up to the arguments' `(`: `)`s, blanks, comments
-        if source[i] == "#":
-            match = _NEWLINE.search(source, i)
-            i = match.start() if match else len(source)
-            continue
-        if source[i] == ")":
-            end = i + 1
-        i += 1
-    return _text(source, start, end)
-
-
-def _strings(node: ast.AST, source: Optional[str]) -> int:
-    """How many string literals make a str/bytes constant or an f-string (``"a" "b"`` is two)."""
-    if source is None:
-        return 1
-    try:
-        tokens = tokenize.generate_tokens(io.StringIO("(" + _code(node, source) + ")").readline)
-        return sum(t.type in (tokenize.STRING, getattr(tokenize, "FSTRING_START", -1)) for t in tokens) or 1
-    except (tokenize.TokenError, SyntaxError):
-        return 1
-
-
-def _cst_name(expr: ast.AST, source: str) -> str:
-    """The LibCST class of an expression, the name the listing has always shown for it."""
-    if isinstance(expr, ast.Constant):
-        value = expr.value
-        if isinstance(value, (str, bytes)):
-            return "SimpleString" if _strings(expr, source) == 1 else "ConcatenatedString"
-        if value is Ellipsis:
-            return "Ellipsis"
-        return "Imaginary" if isinstance(value, complex) else "Float" if isinstance(value, float) else "Integer"
-    if isinstance(expr, ast.JoinedStr):
-        return "FormattedString" if _strings(expr, source) == 1 else "ConcatenatedString"
-    return {ast.BinOp: "BinaryOperation", ast.UnaryOp: "UnaryOperation", ast.Compare: "Comparison",
-            ast.YieldFrom: "Yield"}.get(type(expr), type(expr).__name__)
-
-
-def _callee(expr, source: str) -> str:
+def _callee(expr: ast.expr, source: str) -> str:
     """How a module attribute is built, as a short label: the callee's dotted name, or the kind of value."""
     if isinstance(expr, ast.Call):
-        text = _func_code(expr, source)
+        text = ast.get_source_segment(source, expr.func)
         return f"{text}(...)" if len(text) <= 40 else "a call"
     if isinstance(expr, (ast.IfExp, ast.BoolOp)):
         return "a conditional expression"
-    if isinstance(expr, ast.Name) or (isinstance(expr, ast.Constant) and
-                                      (expr.value is None or isinstance(expr.value, bool))):
-        return "an argument or local value"  # None, True and False are names to LibCST
-    return _cst_name(expr, source)
+    if isinstance(expr, ast.Name):
+        return "an argument or local value"
+    return type(expr).__name__
 
 
-def constructs(add, cls, source: str) -> list:
+def _self_attribute(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
+def constructs(add: ast.AST, cls: ast.ClassDef | None, source: str) -> list:
     """What builds the modules an unknown add uses: for each ``self.name`` its operands read, the
-    right-hand side of ``self.name = ...`` in the class (or where else it comes from)."""
+    right-hand side of the last ``self.name = ...`` in the class (or where else it comes from)."""
     operands = [add.left, add.right] if isinstance(add, ast.BinOp) else \
         [add.target, add.value] if isinstance(add, ast.AugAssign) else _arguments(add)[:2]
-    names = []
-    for operand in operands:
-        for n in _walk(operand):
-            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self":
-                names.append(n.attr)
+    names = [name for operand in operands for name in map(_self_attribute, ast.walk(operand)) if name]
     if not names:
         return ["local tensors only (the forward's own dataflow)"]
     built = {}
     if cls is not None:
-        for n in _walk(cls):
-            if isinstance(n, ast.Assign):
-                for target in n.targets:
-                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and \
-                            target.value.id == "self":
-                        built.setdefault(target.attr, _callee(n.value, source))
+        assigns = sorted((n for n in ast.walk(cls) if isinstance(n, ast.Assign)),
+                         key=lambda n: (n.lineno, n.col_offset))
+        for assign in assigns:
+            for target in assign.targets:
+                if _self_attribute(target):
+                    built[target.attr] = _callee(assign.value, source)
     return [f"self.{name} = {built[name]}" if name in built else "a module set outside the class body "
             "(base class, setattr, loop)" for name in dict.fromkeys(names)]
-
-
-def _by_position(nodes) -> list:
-    return sorted(nodes, key=lambda n: (n.lineno, n.col_offset))
-
-
-def _children(node: ast.AST) -> list:
-    """The child nodes of ``node`` in source order, as LibCST lists them (``ast`` puts an IfExp's test
-    before its body, a dict's keys before its values, decorators after the body, keyword arguments
-    after the positional ones, defaults after the parameters)."""
-    if isinstance(node, ast.IfExp):
-        return [node.body, node.test, node.orelse]
-    if isinstance(node, ast.Dict):
-        return [n for pair in zip(node.keys, node.values) for n in pair if n is not None]
-    if isinstance(node, ast.Call):
-        return [node.func] + _by_position(node.args + node.keywords)
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return node.decorator_list + getattr(node, "type_params", []) + [node.args] + \
-            ([node.returns] if node.returns else []) + node.body
-    if isinstance(node, ast.ClassDef):
-        return node.decorator_list + getattr(node, "type_params", []) + \
-            _by_position(node.bases + node.keywords) + node.body
-    if isinstance(node, ast.arguments):
-        return _by_position(ast.iter_child_nodes(node))
-    return list(ast.iter_child_nodes(node))
-
-
-def _walk(node):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(_children(current))
-
-
-def _arguments(call: ast.Call) -> list:
-    """The values of a call's arguments in source order, starred and keyword ones included."""
-    return [a.value if isinstance(a, (ast.Starred, ast.keyword)) else a
-            for a in _by_position(call.args + call.keywords)]
-
-
-def _literal(source: Optional[str], *nodes) -> bool:
-    """Whether one of ``nodes`` is a literal number or string (not a bool, None, complex or f-string, nor
-    ``"a" "b"``: what LibCST calls an Integer, a Float or a SimpleString)."""
-    return any(isinstance(n, ast.Constant) and isinstance(n.value, (int, float, str, bytes)) and
-               not isinstance(n.value, bool) and
-               (not isinstance(n.value, (str, bytes)) or _strings(n, source) == 1) for n in nodes)
 
 
 def classify(path: str, project=None):
     with open(path, "rb") as fh:
         source = decode(fh.read())
     module = ast.parse(source)
-    finder = _AddFinder(source)
-    finder.visit(module)
-    if not finder.adds:
+    adds = find_adds(module)
+    if not adds:
         return []
     analysis = analyse(module, source, None, project, path)
     status = {}
@@ -300,10 +127,9 @@ def classify(path: str, project=None):
         if prev != "understood":
             status[id(event.node)] = verdict
     out = []
-    for node in finder.adds:
+    for node, cls in adds:
         verdict = status.get(id(node), "operand unknown")
-        why = constructs(node, finder.class_of.get(id(node)), source) if verdict != "understood" else []
-        out.append((verdict, why))
+        out.append((verdict, constructs(node, cls, source) if verdict != "understood" else []))
     return out
 
 
