@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import fnmatch
+import gc
 import os
 import sys
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -228,9 +228,11 @@ _PROJECT: Optional[Project] = None  # the files checked together, in each worker
 _CACHE: Optional[ResultCache] = None
 
 
-def _init_worker(project: Optional[Project], cache: Optional[ResultCache] = None) -> None:
+def _init_worker(project: Optional[Project], cache: Optional[ResultCache] = None, pooled: bool = False) -> None:
     global _PROJECT, _CACHE
     _PROJECT, _CACHE = project, cache
+    if pooled:
+        gc.disable()  # a worker process only checks files (see _check_one)
 
 
 _CHECKED = [0]
@@ -238,10 +240,9 @@ COLLECT_EVERY = 256  # files between two passes of the cyclic garbage collector
 
 
 def _check_one(job: Tuple[str, Selection, Optional[List[int]]]) -> List[Diagnostic]:
-    # Python's cyclic collector is off in a run (see engine._collector_paused): a file leaves a few
-    # hundred objects in cycles (182,575 for the 566 files of timm, torchvision, monai and smp), so
-    # one pass every few hundred files keeps memory flat at a fraction of the passes' cost
-    gc.disable()
+    # Python's cyclic collector is off while files are checked (see engine._collector_paused): a
+    # file leaves a few hundred objects in cycles (182,575 for the 566 files of timm, torchvision,
+    # monai and smp), so one pass every few hundred files keeps memory flat at a fraction of the cost
     _CHECKED[0] += 1
     if _CHECKED[0] % COLLECT_EVERY == 0:
         gc.collect()
@@ -273,14 +274,18 @@ def iter_files(files: Sequence[str], selection: Selection, input_size: Optional[
     work = [(f, selection, input_size) for f in files]
     if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
         _init_worker(project, cache)
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             yield from map(_check_one, work)
         finally:
             _init_worker(None)
+            if collecting:
+                gc.enable()
         return
     from concurrent.futures import ProcessPoolExecutor  # not imported for one file (an editor's check)
 
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(project, cache)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(project, cache, True)) as pool:
         yield from pool.map(_check_one, work, chunksize=max(1, len(work) // (jobs * 8)))
 
 
