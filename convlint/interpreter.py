@@ -1218,6 +1218,8 @@ class Interpreter:
             value = self.eval(node.value, st, ctx)  # type: ignore[attr-defined]
             self.assign(node.target, value, st)  # type: ignore[attr-defined]
             return value
+        if t is ast.ListComp or t is ast.GeneratorExp:
+            return self.comprehension(node, st, ctx)  # type: ignore[arg-type]
         if t is ast.Dict:
             items: Dict[str, Value] = {}
             for key_node, value_node in zip(node.keys, node.values):  # type: ignore[attr-defined]
@@ -1229,6 +1231,32 @@ class Interpreter:
                 items[key.text] = self.eval(value_node, st, ctx)
             return DictV(items)
         return UNKNOWN
+
+    def comprehension(self, node: Union[ast.ListComp, ast.GeneratorExp], st: State, ctx: Context) -> Value:
+        """``[Block(64) for _ in range(4)]``: one ``for`` over a known, short sequence, with no ``if``,
+        is the list of its items (its variable is the comprehension's own, as in Python 3)."""
+        if len(node.generators) != 1:
+            return UNKNOWN
+        loop = node.generators[0]
+        if loop.ifs or loop.is_async:
+            return UNKNOWN
+        items = self.loop_items(loop.iter, st, ctx)
+        if items is None:
+            return UNKNOWN
+        names = [t.id for t in _targets(loop.target) if isinstance(t, ast.Name)]
+        saved = {name: st.env[name] for name in names if name in st.env}
+        values = []
+        try:
+            for item in items:
+                self.assign(loop.target, item, st)
+                values.append(self.eval(node.elt, st, ctx))
+        finally:
+            for name in names:
+                if name in saved:
+                    st.env[name] = saved[name]
+                else:
+                    st.env.pop(name, None)
+        return TupleV(tuple(values))
 
     def attribute(self, base: Value, attr: str, st: State) -> Value:
         if isinstance(base, RefV):
