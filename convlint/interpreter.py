@@ -1589,7 +1589,8 @@ class Interpreter:
 
     def mutate_module(self, receiver: ast.expr, current: LayerV, node: ast.Call, st: State,
                       ctx: Context) -> Value:
-        """``seq.append(layer)`` / ``seq.add_module(name, layer)`` on an nn.Sequential value."""
+        """``seq.append(layer)`` / ``seq.add_module(name, layer)`` on an nn.Sequential value,
+        ``blocks.append(block)`` / ``blocks.extend([...])`` on an nn.ModuleList."""
         method = node.func.attr  # type: ignore[attr-defined]
         args = [self.eval(a, st, ctx) for a in node.args]
         new: Value = UNKNOWN
@@ -1599,6 +1600,12 @@ class Interpreter:
                                                                and len(args) == 2)):
             added = layer.layer if isinstance(layer, LayerV) else L.Opaque(ctx.anchor or node)
             new = LayerV(L.Sequential(current.layer.node, list(current.layer.layers) + [added]))
+        elif isinstance(current.layer, L.ModuleList) and _plain_arguments(node) and len(args) == 1:
+            added_items = [layer] if method == "append" else \
+                list(layer.items) if method == "extend" and isinstance(layer, TupleV) else None
+            if added_items is not None and all(isinstance(v, LayerV) for v in added_items):
+                new = LayerV(L.ModuleList(current.layer.node, list(current.layer.items) +
+                                          [v.layer for v in added_items]))  # type: ignore[union-attr]
         self.assign(receiver, new, st)
         return NONE
 
