@@ -1693,7 +1693,26 @@ class Interpreter:
         if q == "collections.OrderedDict" and len(args) == 1 and isinstance(args[0], TupleV):
             pairs = [item.items[1] for item in args[0].items if isinstance(item, TupleV) and len(item.items) == 2]
             return NamedLayersV(tuple(pairs)) if len(pairs) == len(args[0].items) else UNKNOWN
+        if q in _TENSOR_FACTORIES:
+            return self.new_tensor(args, kwargs, node, st)
         return self.call_torch_function(q, args, kwargs, node, st, ctx)
+
+    @staticmethod
+    def new_tensor(args: List[Value], kwargs: Dict[str, Value], node: ast.Call, st: State) -> Value:
+        """``torch.randn(1, 3, 32, 32)`` (test code running the model): a batch of known channels and
+        sizes, as an ``input-size`` gives them."""
+        sizes = args[0].items if len(args) == 1 and isinstance(args[0], TupleV) else \
+            kwargs["size"].items if not args and isinstance(kwargs.get("size"), TupleV) else args  # type: ignore[union-attr]
+        numbers = [L.as_poly(v) for v in sizes]
+        if not 3 <= len(numbers) <= 5 or any(p is None or p.value is None or p.value < 1 for p in numbers):
+            return UNKNOWN
+        root = f"{dotted(node.func)}@{node.lineno}:{node.col_offset}"
+        spatial = [p.value for p in numbers[2:]]  # type: ignore[union-attr]
+        n = len(spatial)
+        channels = Poly.atom(f"{CHANNEL_PREFIX}{root}]")
+        st.facts.add_equal(channels, numbers[1])  # type: ignore[arg-type]  # (as an input-size gives them)
+        return TensorV(root, channels, tuple(Dim(f"{root}#{n - i}") for i in range(n)),
+                       known_sizes=tuple((f"{root}#{k}", spatial[-k]) for k in range(1, n + 1)))
 
     def self_attribute_test(self, name: str, sv: SelfV, attr: str, default: Optional[Value],
                             node: ast.AST) -> Value:
@@ -2479,6 +2498,7 @@ _CMP_EVAL = {
 }
 _NEGATED = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 
+_TENSOR_FACTORIES = {"torch.randn", "torch.rand", "torch.zeros", "torch.ones", "torch.empty"}
 _PURE_METHODS = {"count", "index", "copy", "get", "keys", "values", "items"}
 _MODULE_MUTATORS = {"append", "extend", "insert", "add_module", "register_module", "pop", "__setitem__",
                     "__delitem__"}
