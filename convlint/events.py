@@ -50,6 +50,8 @@ class ChannelUse:
     actual: Poly
     tensor: TensorV
     facts: Facts
+    at: Optional[ast.AST] = None  # where it is reported (the layer's node when None)
+    built_at: Optional[ast.AST] = None  # in the forward of a module another built: the call that built it
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,5 @@ class WindowApplied:
     layer: Any                        # convlint.layers.Conv or Pool (its ``windows``, one per dim)
     sizes: Tuple[Optional[int], ...]  # the input's size in each windowed dim, None where unknown
     facts: Facts
+    at: Optional[ast.AST] = None      # where it is reported (the layer's node when None)
+    built_at: Optional[ast.AST] = None  # in the forward of a module another built: the call that built it

@@ -129,7 +129,8 @@ class FileIndex:
 
     def text_of(self, node: ast.AST) -> str:
         """The source lines ``node`` spans."""
-        return b"\n".join(self.lines()[node.lineno - 1:node.end_lineno]).decode("utf-8", "replace")  # type: ignore[attr-defined]
+        last = node.end_lineno  # type: ignore[attr-defined]
+        return b"\n".join(self.lines()[node.lineno - 1:last]).decode("utf-8", "replace")  # type: ignore[attr-defined]
 
     def _patched_torch_names(self, source: str) -> Tuple[str, ...]:
         """Torch names the file assigns anywhere (``nn.Conv2d = MyConv``, ``setattr(nn, "Conv2d", f)``):
@@ -455,7 +456,6 @@ class Interpreter:
             self.exec_block(stmts, [State({}, Facts(), {})], Context())
         except _OutOfBudget:
             pass
-
 
     def forward_inputs(self, forward: Def, input_size: Optional[Tuple[int, ...]]) -> List[Value]:
         args: List[Value] = []
@@ -887,7 +887,7 @@ class Interpreter:
         nodes = self._havoc_nodes.get(-id(stmt))
         if nodes is None:
             nodes = self._havoc_nodes[-id(stmt)] = [n for s in stmt.body for n in ast.walk(s)
-                                                   if isinstance(n, _LEAVES_LOOP)]
+                                                    if isinstance(n, _LEAVES_LOOP)]
         return nodes
 
     def loop_items(self, node: ast.expr, st: State, ctx: Context) -> Optional[Sequence[Value]]:
@@ -1105,7 +1105,6 @@ class Interpreter:
             text = self._code_cache[key] = ast.unparse(node)
         return text
 
-
     def lookup(self, name: str, st: State) -> Value:
         if name in st.env:
             return st.env[name]
@@ -1164,8 +1163,8 @@ class Interpreter:
             op = _BIN_OPS.get(type(node.op))  # type: ignore[attr-defined]
             if op is None:
                 return UNKNOWN
-            return self.binop(op, self.eval(node.left, st, ctx), self.eval(node.right, st, ctx),  # type: ignore[attr-defined]
-                              node, st, ctx)
+            left, right = node.left, node.right  # type: ignore[attr-defined]
+            return self.binop(op, self.eval(left, st, ctx), self.eval(right, st, ctx), node, st, ctx)
         if t is ast.UnaryOp:
             operand = node.operand  # type: ignore[attr-defined]
             value = self.eval(operand, st, ctx)
@@ -1204,7 +1203,8 @@ class Interpreter:
             return self.subscript(node, st, ctx)  # type: ignore[arg-type]
         if t is ast.IfExp:
             if id(node) in st.choices:
-                return self.eval(node.body if st.choices[id(node)] else node.orelse, st, ctx)  # type: ignore[attr-defined]
+                chosen = node.body if st.choices[id(node)] else node.orelse  # type: ignore[attr-defined]
+                return self.eval(chosen, st, ctx)
             test = node.test  # type: ignore[attr-defined]
             cond = self.to_cond(self.eval(test, st, ctx), test)
             verdict = decide(cond, st)
@@ -1701,8 +1701,9 @@ class Interpreter:
     def new_tensor(args: List[Value], kwargs: Dict[str, Value], node: ast.Call, st: State) -> Value:
         """``torch.randn(1, 3, 32, 32)`` (test code running the model): a batch of known channels and
         sizes, as an ``input-size`` gives them."""
+        given = kwargs.get("size")
         sizes = args[0].items if len(args) == 1 and isinstance(args[0], TupleV) else \
-            kwargs["size"].items if not args and isinstance(kwargs.get("size"), TupleV) else args  # type: ignore[union-attr]
+            given.items if not args and isinstance(given, TupleV) else args
         numbers = [L.as_poly(v) for v in sizes]
         if not 3 <= len(numbers) <= 5 or any(p is None or p.value is None or p.value < 1 for p in numbers):
             return UNKNOWN
@@ -1768,6 +1769,8 @@ class Interpreter:
 
         report_node = ctx.anchor or node
         layer = L.build_layer(name, arg, report_node, node, ctx.anchor is None, st.facts)
+        if self.index is self.checked:
+            layer.own_call = node
         if isinstance(layer, L.Conv):
             self.emit_event(ConvBuilt(layer, st.facts))
         return layer
@@ -2064,7 +2067,15 @@ class PathFlow(L.Flow):
                     self.st.facts.names.setdefault(a, expected)
             self.st.facts.add_equal(actual, expected)   # the input had these channels after all
             return
-        self.interp.emit_event(ChannelUse(layer, what, expected, actual, tensor, self.st.facts))
+        self.interp.emit_event(ChannelUse(layer, what, expected, actual, tensor, self.st.facts, self.place(layer),
+                                          self.ctx.built_at))
+
+    def place(self, layer: L.Layer) -> ast.AST:
+        """Where a finding about ``layer`` goes: in the forward of a module another module built, the
+        layer's own call when this file has it (else the call that built the module)."""
+        if self.ctx.built_at is not None and layer.own_call is not None:
+            return layer.own_call
+        return layer.node
 
     def run_composite(self, layer: L.Composite, tensor: TensorV) -> Value:
         return self.interp.run_composite(layer, tensor, self.st, self.ctx)
@@ -2075,7 +2086,7 @@ class PathFlow(L.Flow):
         sizes = tuple(L.dim_size(d, tensor, self.st.facts) for d in dims)
         values = tuple(None if s is None else s.value for s in sizes)
         if any(v is not None for v in values):
-            self.interp.emit_event(WindowApplied(layer, values, self.st.facts))
+            self.interp.emit_event(WindowApplied(layer, values, self.st.facts, self.place(layer), self.ctx.built_at))
 
 
 # --- conditions ---------------------------------------------------------------------------------

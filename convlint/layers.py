@@ -70,6 +70,7 @@ class Layer:
 
     kind = "other"
     torch_name = ""    # "Conv2d", "BatchNorm2d", ... for messages
+    own_call = None    # its own constructor call, when the checked file has it (set by the interpreter)
 
     def apply(self, t: TensorV, flow: Flow) -> Value:
         return UNKNOWN

@@ -22,8 +22,7 @@ def per_dim(values: Sequence[Poly]) -> str:
     return "(" + ", ".join(texts) + ")"
 
 
-def built_text(shapes) -> str:
-    """Where the numbers came from, for an add judged in the forward of a module another built."""
-    built_at = shapes.add.built_at
+def built_text(built_at) -> str:
+    """Where the numbers came from, for what was judged in the forward of a module another built."""
     line = getattr(built_at, "lineno", None)
     return "" if line is None else f" (for the module built on line {line})"

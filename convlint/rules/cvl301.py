@@ -7,6 +7,7 @@ from ..diagnostics import Finding
 from ..residual import render_poly
 from ..symbolic import prove_unequal
 from ..reproduce import channel_use_spec
+from ._residual_text import built_text
 from .base import Rule
 
 
@@ -56,7 +57,8 @@ class ChannelMismatch(Rule):
             name = use.layer.torch_name or "layer"
             message = (f"{name} expects {use.argument}={expected} but receives {actual} channels; "
                        f"use {use.argument}={actual}")
-            yield Finding(self.code, message, use.layer.node, subject=use)
+            yield Finding(self.code, message + built_text(use.built_at), use.at or use.layer.node,
+                          subject=use)
 
     def reproducer(self, subject) -> Optional[dict]:
         return channel_use_spec(subject)

@@ -7,6 +7,7 @@ from ..diagnostics import Finding
 from ..residual import render_poly
 from ..symbolic import prove_unequal
 from ..reproduce import channel_use_spec
+from ._residual_text import built_text
 from .base import Rule
 
 
@@ -62,7 +63,8 @@ class LinearAfterFlatten(Rule):
             actual = render_poly(use.facts.resolve(use.actual))
             message = (f"Linear expects in_features={expected} but the flattened input has {actual} features; "
                        f"use nn.Linear({actual}, ...)")
-            yield Finding(self.code, message, use.layer.node, subject=use)
+            yield Finding(self.code, message + built_text(use.built_at), use.at or use.layer.node,
+                          subject=use)
 
     def reproducer(self, subject) -> Optional[dict]:
         return channel_use_spec(subject)

@@ -5,7 +5,7 @@ from typing import Iterable, List, Optional, Tuple
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..events import WindowApplied
-from ._residual_text import per_dim
+from ._residual_text import built_text, per_dim
 from .base import Rule
 
 _DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -85,7 +85,8 @@ class StridedWindowDropsInput(Rule):
             detail = "; ".join(how for _, _, how in dropped)
         message = (f"{what} with stride={per_dim([w.s for w in windows])} never reads the last {unread} "
                    f"of its {sizes} input: {detail}; pad the input or the layer to read them")
-        return Finding(self.code, message, layer.node, severity=self.severity, subject=applied)
+        return Finding(self.code, message + built_text(applied.built_at), applied.at or layer.node,
+                       severity=self.severity, subject=applied)
 
 
 def _rows(left: int, names: List[str]) -> str:
