@@ -754,9 +754,9 @@ class Interpreter:
         none of its other methods, given only plain values (names, numbers: no tensor, module, list or
         dict it could change). Running it could only change what convlint does not model, so it is
         not run (weight initialisation is a tenth of all the steps a model's analysis takes)."""
-        if not all(type(a) in _PLAIN_ARGUMENTS for a in call.args) or \
-                not all(k.arg is not None and type(k.value) in _PLAIN_ARGUMENTS for k in call.keywords):
-            return False
+        if not _plain(call.func) or not all(_plain(a) for a in call.args) or \
+                not all(k.arg is not None and _plain(k.value) for k in call.keywords):
+            return False  # (evaluating a call here, then again if this one is run, would run it twice)
         func = self.eval(call.func, st, ctx.without_adds())
         if not isinstance(func, FuncV) or not _changes_nothing(func.node):
             return False
@@ -2348,7 +2348,20 @@ def _nested_module_calls(value: Optional[ast.AST]) -> List[ast.Call]:
     return found
 
 
-_PLAIN_ARGUMENTS = {ast.Name, ast.Attribute, ast.Constant, ast.UnaryOp}
+def _plain(node: ast.expr) -> bool:
+    """A name, a number, ``self.pos_embed``, ``-1``: an expression that runs no code."""
+    while True:
+        t = type(node)
+        if t is ast.Name or t is ast.Constant:
+            return True
+        if t is ast.Attribute:
+            node = node.value  # type: ignore[attr-defined]
+        elif t is ast.UnaryOp:
+            node = node.operand  # type: ignore[attr-defined]
+        else:
+            return False
+
+
 _SELF_MUTATORS = {"setattr", "add_module", "register_module", "__setattr__", "append", "extend", "insert",
                   "update", "setdefault", "pop", "exec", "eval", "globals", "vars"}
 
