@@ -29,7 +29,6 @@ from .stubs import imports_stub
 _LAYER_NAMES = (r"\b(Conv[123]d|BatchNorm[123]d|SyncBatchNorm|GroupNorm|InstanceNorm[123]d|Linear|"
                 r"(Max|Avg|AdaptiveAvg|AdaptiveMax)Pool[123]d|Sequential)\b")
 _RELEVANT = re.compile(_LAYER_NAMES.encode())
-RELEVANT_TEXT = re.compile(_LAYER_NAMES)
 _TORCH = re.compile(rb"\btorch\b|\bnn\.")  # model code that builds its layers through another file's helpers
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 # Larger files are refused: real model files are 10-250 KB (the largest of timm, torchvision, monai
@@ -79,9 +78,15 @@ def check_bytes(data: bytes, path: str, selection: Selection = Selection(),
         source = decode(data)
     except (UnicodeDecodeError, LookupError) as exc:
         return [_file_error(path, 1, 1, f"cannot decode: {_reason(exc)}")]
-    relevant = _RELEVANT.search(data) is not None or imports_stub(data) or \
+    return check_source(source, path, selection, input_size, may_hold_finding(data, project), project=project,
+                        real_path=real_path)
+
+
+def may_hold_finding(data: bytes, project=None) -> bool:
+    """Whether a file's bytes are worth analysing: they name a layer, import a library convlint
+    models, or (checked with other files) are torch code importing from them."""
+    return _RELEVANT.search(data) is not None or imports_stub(data) or \
         (project is not None and _TORCH.search(data) is not None and project.imports_from_tree(data))
-    return check_source(source, path, selection, input_size, relevant, project=project, real_path=real_path)
 
 
 def check_source(source: str, path: str, selection: Selection = Selection(),

@@ -14,9 +14,8 @@ from typing import Iterator, Optional, Sequence, Tuple
 from . import __version__
 from . import config as config_mod
 from .cache import ResultCache
-from .engine import INTERNAL_ERROR, RELEVANT_TEXT, Selection, check_source
+from .engine import INTERNAL_ERROR, Selection, check_source, may_hold_finding
 from .rules import RULES
-from .stubs import imports_stub
 
 
 @lru_cache(maxsize=64)
@@ -50,8 +49,7 @@ class Plugin:
         source = "".join(self.lines)
         if source.startswith("\ufeff"):
             source = source[1:]
-        relevant = RELEVANT_TEXT.search(source) is not None or imports_stub(source.encode("utf-8", "surrogatepass"))
-        if not relevant:
+        if not may_hold_finding(source.encode("utf-8", "surrogatepass")):
             return  # flake8 reports syntax errors itself (E999)
         directory = os.path.dirname(os.path.abspath(self.filename)) if self.filename not in ("stdin", "-") \
             else os.getcwd()
