@@ -1,10 +1,21 @@
 """Diagnostics: what a rule found, where, and how to fix it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
-
 import ast
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Dict, Optional, Tuple
+
+
+class Severity(str, Enum):
+    """A diagnostic's severity (a string: it is written as it is in every output format)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
 
 
 @dataclass(frozen=True)
@@ -23,9 +34,9 @@ class Finding:
     code: str
     message: str
     node: Optional[ast.AST]
-    severity: str = "error"
+    severity: Severity = Severity.ERROR
     fix: Optional[Fix] = None
-    subject: Any = None   # the analysis result it is about, for building a reproducer
+    subject: object = None   # the analysis result it is about, for building a reproducer
 
 
 @dataclass
@@ -43,7 +54,7 @@ class Diagnostic:
     fix: Optional[Dict[str, Any]] = None
     repro: Optional[Dict[str, Any]] = None  # how torch reproduces it (convlint.reproduce)
 
-    def sort_key(self):
+    def sort_key(self) -> Tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)
 
     def to_json(self) -> Dict[str, Any]:

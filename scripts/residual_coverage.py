@@ -24,8 +24,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from convlint.analysis import analyse  # noqa: E402
-from convlint.engine import decode  # noqa: E402
-from convlint.project import Project  # noqa: E402
+from convlint.source.decoding import decode  # noqa: E402
+from convlint.app.project import Project  # noqa: E402
 
 
 def find_adds(tree: ast.AST) -> list:

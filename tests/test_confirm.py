@@ -9,12 +9,13 @@ from typing import Iterable, Optional
 
 import pytest
 
-import convlint.cli as cli
+import convlint.app.cli as cli
+import convlint.app.engine as engine
 import convlint.rules as rules_mod
 from conftest import ROOT
 from convlint.diagnostics import Finding
-from convlint.reproduce import program, residual_spec
-from convlint.rules.base import Rule
+from convlint.confirm.reproduce import program
+from convlint.rules.base import Replay, Rule
 
 torch = pytest.importorskip("torch")  # installed by .ci/run as torch==2.13.0
 
@@ -63,14 +64,12 @@ class _PlantedMistake(Rule):
     code = "CVL901"
     name = "planted-mistake"
     summary = "test only"
+    replay = Replay.ADD_ANY
 
     def check(self, analysis) -> Iterable[Finding]:
         for shapes in analysis.residuals:
             if not shapes.channels_differ and shapes.size.relation.value == "equal":
                 yield Finding(self.code, "planted: this add is fine", shapes.add.node, subject=shapes)
-
-    def reproducer(self, subject):
-        return residual_spec(subject, "any")
 
 
 @pytest.fixture
@@ -78,7 +77,6 @@ def planted_rule(monkeypatch):
     rule = _PlantedMistake()
     monkeypatch.setattr(rules_mod, "ALL_RULES", rules_mod.ALL_RULES + [rule])
     monkeypatch.setitem(rules_mod.RULES, rule.code, rule)
-    import convlint.engine as engine
     monkeypatch.setattr(engine, "ALL_RULES", rules_mod.ALL_RULES)
     return rule
 
@@ -146,9 +144,9 @@ def test_reproducer_program_runs_as_printed():
 
 def test_the_child_is_bounded_in_memory():
     """A reproducer asking for 40 GB fails inside the child (torch's own error), it does not swap."""
-    spec = [{"id": 0, "op": "consume", "input": [1, 1, 100000, 100000], "prefix": [],
-             "consumer": ["Identity", {}]}]
-    proc = subprocess.run([sys.executable, "-m", "convlint.confirm_child"], input=json.dumps(spec),
+    spec = {"layers": ["Identity"], "reproducers": [{"id": 0, "op": "consume", "input": [1, 1, 100000, 100000],
+                                                     "prefix": [], "consumer": ["Identity", {}]}]}
+    proc = subprocess.run([sys.executable, "-m", "convlint.confirm.child"], input=json.dumps(spec),
                           capture_output=True, text=True, timeout=120, cwd=str(ROOT))
     result = json.loads(proc.stdout.splitlines()[0])
     assert result["id"] == 0 and result["stage"] != "ok"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from convlint.engine import Selection, check_path
+from convlint.app.engine import CheckRequest, Selection, check_path
 from convlint.rules import RULES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -36,7 +36,7 @@ FILES = sorted(p for p in FIXTURES.rglob("*.py"))
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(FIXTURES)) for p in FILES])
 def test_fixture(path: Path) -> None:
     every_rule = Selection(select=tuple(RULES))  # info rules too: they are chosen by name
-    got = sorted((d.line, d.column, d.code, d.severity) for d in check_path(str(path), selection=every_rule))
+    got = sorted((d.line, d.column, d.code, d.severity) for d in check_path(str(path), CheckRequest(every_rule)))
     expected = expected_marks(path)
     assert got == expected, "\n".join(
         [f"{path.name}: got != expected"]

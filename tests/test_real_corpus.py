@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from convlint.cli import discover, run_files
-from convlint.engine import Selection
+from convlint.app.cli import discover, run_files
+from convlint.app.engine import CheckRequest
 
 CORPUS = os.environ.get("CONVLINT_CORPUS", "/tmp/convlint-corpus")
 
@@ -20,6 +20,6 @@ CORPUS = os.environ.get("CONVLINT_CORPUS", "/tmp/convlint-corpus")
 def test_no_error_on_released_model_code() -> None:
     files = discover(CORPUS, [])
     assert len(files) > 500
-    diagnostics = run_files(files, Selection(), None, jobs=0)
+    diagnostics = run_files(files, CheckRequest(), jobs=0)
     errors = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in diagnostics if d.severity == "error"]
     assert errors == []

@@ -335,7 +335,7 @@ def test_too_large_message_gives_the_real_size(tmp_path: Path):
 @needs_rlimit
 def test_module_just_under_the_size_limit_in_bounded_time_and_memory(tmp_path: Path):
     """Whatever convlint accepts to check, it checks within 60 s and 2 GB (else it must refuse it)."""
-    from convlint.engine import MAX_BYTES
+    from convlint.source.decoding import MAX_BYTES
     text = _big_module(MAX_BYTES - 64 * 1024)
     assert MAX_BYTES - 128 * 1024 < len(text.encode()) < MAX_BYTES
     (tmp_path / "almost_too_large.py").write_text(text)
@@ -599,7 +599,7 @@ def _hypothesis_settings(examples: int):
 
 def _assert_diagnostics(result, source: str, valid: bool) -> None:
     from convlint.diagnostics import Diagnostic
-    from convlint.engine import INTERNAL_ERROR
+    from convlint.app.engine import INTERNAL_ERROR
     from convlint.rules import RULES
     assert isinstance(result, list)
     lines = source.split("\n")
@@ -619,7 +619,7 @@ def _assert_diagnostics(result, source: str, valid: bool) -> None:
 def test_any_grammatical_source_never_raises():
     hypothesmith = pytest.importorskip("hypothesmith")
     from hypothesis import given
-    from convlint.engine import check_source
+    from convlint.app.engine import check_source
 
     @_hypothesis_settings(200)
     @given(hypothesmith.from_grammar())
@@ -859,7 +859,7 @@ def model_sources():
 def test_random_conv_models_never_raise_and_place_inside_the_source():
     pytest.importorskip("hypothesis")
     from hypothesis import given
-    from convlint.engine import check_source
+    from convlint.app.engine import check_source
 
     @_hypothesis_settings(300)
     @given(model_sources())
@@ -874,12 +874,12 @@ def test_random_conv_models_never_raise_and_place_inside_the_source():
 # 4. the standard library of the running interpreter, in process
 
 def test_whole_standard_library():
-    from convlint import cli, engine
+    from convlint.app import cli, engine
     stdlib = sysconfig.get_paths()["stdlib"]
     start = time.monotonic()
     files = cli.discover(stdlib, [])  # site-packages is skipped by discover
     assert len(files) > 500
-    diagnostics = cli.run_files(files, engine.Selection(), None, jobs=0)
+    diagnostics = cli.run_files(files, engine.CheckRequest(), jobs=0)
     seconds = time.monotonic() - start
     internal = [d for d in diagnostics if d.code == "CVL001" and d.message.startswith(engine.INTERNAL_ERROR)]
     print(f"\nstandard library: {len(files)} files, {len(diagnostics)} diagnostics "

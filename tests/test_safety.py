@@ -100,7 +100,7 @@ def test_checked_code_never_opens_a_socket(convlint, tmp_path: Path, confirm):
 def test_check_does_not_import_torch():
     code = (
         "import sys\n"
-        "from convlint.cli import main\n"
+        "from convlint.app.cli import main\n"
         f"status = main(['check', '--format', 'json', {str(ROOT / 'fixtures')!r}])\n"
         "assert status == 1, status\n"
         "assert 'torch' not in sys.modules, 'convlint imported torch'\n"

@@ -1,8 +1,8 @@
 """The symbolic domain: what it proves, and what it refuses to prove."""
 from __future__ import annotations
 
-from convlint.shapes import Dim, Relation, Window, compare_dims
-from convlint.symbolic import Facts, Poly, decide_divisible, prove_unequal
+from convlint.symbolic.dims import Dim, Relation, Window, compare_dims
+from convlint.symbolic.poly import Facts, Poly, decide_divisible, prove_unequal
 
 P = Poly.atom
 C = Poly.const

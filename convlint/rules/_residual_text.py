@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..residual import ResidualShapes
-from ..symbolic import Poly
+from ..analysis.residual import ResidualShapes
+from ..symbolic.poly import Poly
 
 
 def sides_text(shapes: ResidualShapes) -> str:

@@ -5,13 +5,12 @@ import ast
 from typing import Iterable, List, Optional
 
 from ..analysis import Analysis
-from ..diagnostics import Finding, Fix
-from ..reproduce import residual_spec
-from ..residual import wrong_padding_convs
-from ..shapes import Relation
-from ..symbolic import Poly
+from ..diagnostics import Finding, Fix, Severity
+from ..analysis.residual import wrong_padding_convs
+from ..symbolic.dims import Relation
+from ..symbolic.poly import Poly
 from ._residual_text import per_dim, sides_text
-from .base import Rule
+from .base import Replay, Rule
 
 TWO = Poly.const(2)
 
@@ -54,6 +53,7 @@ class PaddingShouldKeepSize(Rule):
     code = "CVL101"
     name = "residual-padding"
     summary = "padding should be (K-1)/2: a conv on a residual branch changes H,W"
+    replay = Replay.ADD_SIZES
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         for shapes in analysis.residuals:
@@ -61,7 +61,7 @@ class PaddingShouldKeepSize(Rule):
                 continue
             if shapes.add.built_at is not None:
                 continue  # the conv is the block's own: its padding is judged where the block is analysed
-            severity = "error" if shapes.size.relation is Relation.DIFFER else "warning"
+            severity = Severity.ERROR if shapes.size.relation is Relation.DIFFER else Severity.WARNING
             for step, conv, wins in wrong_padding_convs(shapes):
                 spans = [w.d * (w.k - Poly.const(1)) for w in wins]
                 if any(s.value is not None and s.value % 2 for s in spans):
@@ -75,8 +75,6 @@ class PaddingShouldKeepSize(Rule):
                            f"got padding={pad} ({sides_text(shapes)})")
                 yield Finding(self.code, message, step.node, severity, _fix(conv, wanted), shapes)
 
-    def reproducer(self, subject) -> Optional[dict]:
-        return residual_spec(subject, "sizes")
 
 
 def _fix(conv, wanted: List[Poly]) -> Optional[Fix]:

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable
 
 from ..analysis import Analysis
-from ..diagnostics import Finding
-from ..reproduce import residual_spec
-from ..residual import wrong_padding_convs
-from ..shapes import Relation
-from ..symbolic import Poly
+from ..diagnostics import Finding, Severity
+from ..analysis.residual import wrong_padding_convs
+from ..symbolic.dims import Relation
+from ..symbolic.poly import Poly
 from ._residual_text import per_dim, sides_text
-from .base import Rule
+from .base import Replay, Rule
 
 
 class EvenKernelOnResidualBranch(Rule):
@@ -43,6 +42,7 @@ class EvenKernelOnResidualBranch(Rule):
     code = "CVL102"
     name = "residual-even-kernel"
     summary = "even kernel on a residual branch: no symmetric padding keeps H,W"
+    replay = Replay.ADD_SIZES
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         for shapes in analysis.residuals:
@@ -50,7 +50,7 @@ class EvenKernelOnResidualBranch(Rule):
                 continue
             if shapes.add.built_at is not None:
                 continue  # the conv is the block's own: its padding is judged where the block is analysed
-            severity = "error" if shapes.size.relation is Relation.DIFFER else "warning"
+            severity = Severity.ERROR if shapes.size.relation is Relation.DIFFER else Severity.WARNING
             for step, conv, wins in wrong_padding_convs(shapes):
                 spans = [w.d * (w.k - Poly.const(1)) for w in wins]
                 if not any(s.value is not None and s.value % 2 for s in spans):
@@ -59,6 +59,3 @@ class EvenKernelOnResidualBranch(Rule):
                 message = (f"even kernel_size={kernel} on a residual branch: no symmetric padding keeps H,W "
                            f"(got padding={pad}; {sides_text(shapes)}); use an odd kernel or padding='same'")
                 yield Finding(self.code, message, step.node, severity, subject=shapes)
-
-    def reproducer(self, subject) -> Optional[dict]:
-        return residual_spec(subject, "sizes")

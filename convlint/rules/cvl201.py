@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
-from ..reproduce import residual_spec
 from ._residual_text import built_text
-from .base import Rule
+from .base import Replay, Rule
 
 
 class ShortcutNeedsChannelProjection(Rule):
@@ -55,6 +54,7 @@ class ShortcutNeedsChannelProjection(Rule):
     code = "CVL201"
     name = "shortcut-needs-projection"
     summary = "shortcut needs 1x1 conv: the branch changes channels, the shortcut keeps them"
+    replay = Replay.ADD_CHANNELS
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         for shapes in analysis.residuals:
@@ -73,6 +73,3 @@ class ShortcutNeedsChannelProjection(Rule):
                 message = (f"channels differ at the residual add: branch gives {out_ch}, shortcut gives {in_ch}; "
                            f"the shortcut's projection should output {out_ch} channels")
             yield Finding(self.code, message + built_text(shapes.add.built_at), shapes.add.node, subject=shapes)
-
-    def reproducer(self, subject) -> Optional[dict]:
-        return residual_spec(subject, "channels")

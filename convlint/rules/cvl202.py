@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
-from ..shapes import Relation
+from ..symbolic.dims import Relation
 from ._residual_text import built_text, sides_text
-from ..reproduce import residual_spec
-from .base import Rule
+from .base import Replay, Rule
 
 
 class ShortcutNeedsStride(Rule):
@@ -47,6 +46,7 @@ class ShortcutNeedsStride(Rule):
     code = "CVL202"
     name = "shortcut-needs-stride"
     summary = "shortcut needs 1x1 conv with stride=S: the branch downsamples, the shortcut keeps H,W"
+    replay = Replay.ADD_SIZES
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         for shapes in analysis.residuals:
@@ -64,7 +64,3 @@ class ShortcutNeedsStride(Rule):
                            f"{built_text(shapes.add.built_at)}")
 
                 yield Finding(self.code, message, shapes.add.node, "warning", subject=shapes)
-
-    def reproducer(self, subject) -> Optional[dict]:
-        return residual_spec(subject, "sizes")
-

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
-from ..residual import render_poly
-from ..symbolic import prove_unequal
-from ..reproduce import channel_use_spec
+from ..torchlib.events import ChannelUse
+from ..analysis.residual import render_poly
+from ..symbolic.poly import prove_unequal
 from ._residual_text import built_text
-from .base import Rule
+from .base import Replay, Rule
 
 
 class ChannelMismatch(Rule):
@@ -45,9 +45,10 @@ class ChannelMismatch(Rule):
     code = "CVL301"
     name = "channel-mismatch"
     summary = "a layer's in_channels / num_features / num_channels differs from the channels flowing in"
+    replay = Replay.CHANNEL_USE
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
-        for use in analysis.channel_uses:
+        for use in analysis.of(ChannelUse):
             if (use.argument == "in_features" and use.tensor.flat) or use.facts.infeasible:  # flat: CVL303
                 continue
             if not prove_unequal(use.expected, use.actual, use.facts):
@@ -59,6 +60,3 @@ class ChannelMismatch(Rule):
                        f"use {use.argument}={actual}")
             yield Finding(self.code, message + built_text(use.built_at), use.at or use.layer.node,
                           subject=use)
-
-    def reproducer(self, subject) -> Optional[dict]:
-        return channel_use_spec(subject)

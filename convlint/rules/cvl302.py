@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
-from ..symbolic import Poly, prove_greater
+from ..symbolic.poly import Poly, prove_greater
 from ._residual_text import per_dim
-from ..events import ConvBuilt
-from ..reproduce import conv_build_spec
-from .base import Rule, judge_convs
+from ..torchlib.events import ConvBuilt
+from .base import Replay, Rule, judge_convs
 
 
 class SamePaddingWithStride(Rule):
@@ -35,6 +34,7 @@ class SamePaddingWithStride(Rule):
     code = "CVL302"
     name = "same-padding-with-stride"
     summary = "padding='same' with stride > 1 (torch rejects it when the layer is built)"
+    replay = Replay.BUILD
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         return judge_convs(analysis, self.judge)
@@ -49,5 +49,6 @@ class SamePaddingWithStride(Rule):
         return Finding(self.code, f"padding='same' is not supported with stride={stride}; "
                        f"use an explicit padding such as (K-1)/2", conv.node, subject=built)
 
-    def reproducer(self, subject) -> Optional[dict]:
-        return conv_build_spec(subject, lambda a: a["padding"] == "same" and max(a["stride"]) > 1)
+
+    def refused_when_built(self, a: Mapping[str, Any]) -> bool:
+        return a["padding"] == "same" and max(a["stride"]) > 1

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
-from ..residual import render_poly
-from ..symbolic import prove_unequal
-from ..reproduce import channel_use_spec
+from ..torchlib.events import ChannelUse
+from ..analysis.residual import render_poly
+from ..symbolic.poly import prove_unequal
 from ._residual_text import built_text
-from .base import Rule
+from .base import Replay, Rule
 
 
 class LinearAfterFlatten(Rule):
@@ -52,9 +52,10 @@ class LinearAfterFlatten(Rule):
     code = "CVL303"
     name = "linear-after-flatten"
     summary = "nn.Linear(in_features) after a flatten disagrees with the flattened size"
+    replay = Replay.CHANNEL_USE
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
-        for use in analysis.channel_uses:
+        for use in analysis.of(ChannelUse):
             if use.argument != "in_features" or not use.tensor.flat or use.facts.infeasible:
                 continue
             if not prove_unequal(use.expected, use.actual, use.facts):
@@ -65,6 +66,3 @@ class LinearAfterFlatten(Rule):
                        f"use nn.Linear({actual}, ...)")
             yield Finding(self.code, message + built_text(use.built_at), use.at or use.layer.node,
                           subject=use)
-
-    def reproducer(self, subject) -> Optional[dict]:
-        return channel_use_spec(subject)

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
-from ..symbolic import decide_divisible
-from ..events import ConvBuilt
-from ..reproduce import conv_build_spec
-from .base import Rule, judge_convs
+from ..symbolic.poly import decide_divisible
+from ..torchlib.events import ConvBuilt
+from .base import Replay, Rule, judge_convs
 
 
 class ChannelsNotDivisibleByGroups(Rule):
@@ -34,6 +33,7 @@ class ChannelsNotDivisibleByGroups(Rule):
     code = "CVL304"
     name = "groups-divisibility"
     summary = "in_channels or out_channels not divisible by groups"
+    replay = Replay.BUILD
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         return judge_convs(analysis, self.judge)
@@ -51,6 +51,6 @@ class ChannelsNotDivisibleByGroups(Rule):
                                subject=built)
         return None
 
-    def reproducer(self, subject) -> Optional[dict]:
-        return conv_build_spec(subject, lambda a: bool(a["in_channels"] % a["groups"] or
-                                                        a["out_channels"] % a["groups"]))
+
+    def refused_when_built(self, a: Mapping[str, Any]) -> bool:
+        return bool(a["in_channels"] % a["groups"] or a["out_channels"] % a["groups"])

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Iterable, List, Optional, Tuple
 
 from ..analysis import Analysis
-from ..diagnostics import Finding
-from ..events import WindowApplied
+from ..diagnostics import Finding, Severity
+from ..torchlib.events import WindowApplied
 from ._residual_text import built_text, per_dim
 from .base import Rule
 
@@ -46,10 +46,10 @@ class StridedWindowDropsInput(Rule):
     code = "CVL401"
     name = "strided-window-drops-input"
     summary = "a strided conv or pool drops input rows/columns (the floor in the size formula), for a known input size"
-    severity = "info"
+    severity = Severity.INFO
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
-        for applied in analysis.windows:
+        for applied in analysis.of(WindowApplied):
             finding = self.judge(applied)
             if finding is not None:
                 yield finding

@@ -11,11 +11,11 @@ import os
 from functools import lru_cache
 from typing import Iterator, Optional, Sequence, Tuple
 
-from . import __version__
-from . import config as config_mod
+from .. import __version__
+from .. import config as config_mod
+from ..rules import RULES
 from .cache import ResultCache
-from .engine import INTERNAL_ERROR, Selection, check_source, may_hold_finding
-from .rules import RULES
+from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_source, may_hold_finding
 
 
 @lru_cache(maxsize=64)
@@ -57,8 +57,8 @@ class Plugin:
         cache = _cache(input_size)
         diagnostics = cache.get_for_source(self.filename, source) if cache is not None else None
         if diagnostics is None:
-            diagnostics = check_source(source, self.filename, Selection(select=("CVL",)), input_size,
-                                       relevant=True, noqa=False,
+            request = CheckRequest(Selection(select=("CVL",)), input_size, noqa=False)
+            diagnostics = check_source(source, self.filename, request,
                                        tree=self.tree if "\r" not in source else None)
             if cache is not None and not any(d.message.startswith(INTERNAL_ERROR) for d in diagnostics):
                 cache.put_for_source(self.filename, source, diagnostics)

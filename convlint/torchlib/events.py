@@ -1,21 +1,26 @@
 """What the analysis tells the rules: the facts about a module that diagnostics are derived from.
 
 The interpreter produces these while it runs ``__init__`` and ``forward`` symbolically; rules read
-them and nothing else (no rule walks the syntax tree).
+them and nothing else (no rule walks the syntax tree). Adding a fact is adding one ``Event`` class:
+the analysis keeps every event by its class (``Analysis.of(ResidualAdd)``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional, Tuple
-
 import ast
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
 
-from .symbolic import Facts, Poly
-from .values import TensorV
+from ..symbolic.poly import Facts, Poly
+from .layers import Conv, Pool
+from .values import Layer, Step, TensorV
+
+
+class Event:
+    """A fact the interpreter found about the analysed code."""
 
 
 @dataclass(frozen=True)
-class ResidualAdd:
+class ResidualAdd(Event):
     """``a + b`` (or ``a += b``, ``torch.add(a, b)``, ``a.add_(b)``) of two tensors of one input."""
 
     node: ast.AST
@@ -26,7 +31,7 @@ class ResidualAdd:
     # add is judged with that call's numbers)
     built_at: Optional[ast.AST] = None
 
-    def sides(self):
+    def sides(self) -> Tuple[TensorV, TensorV, Tuple[Step, ...], Tuple[Step, ...]]:
         """(branch, shortcut, branch steps, shortcut steps): the shortcut is the side with fewer
         layers since the tensors' common ancestor (the identity shortcut has none)."""
         common = 0
@@ -41,10 +46,10 @@ class ResidualAdd:
 
 
 @dataclass(frozen=True)
-class ChannelUse:
+class ChannelUse(Event):
     """A layer that expects ``expected`` channels (or features) receiving a tensor with ``actual``."""
 
-    layer: Any            # convlint.layers.Layer
+    layer: Layer
     argument: str         # in_channels, num_features, num_channels, in_features
     expected: Poly
     actual: Poly
@@ -55,19 +60,19 @@ class ChannelUse:
 
 
 @dataclass(frozen=True)
-class ConvBuilt:
+class ConvBuilt(Event):
     """A conv constructed with these arguments (checked as torch checks them when it is built)."""
 
-    conv: Any             # convlint.layers.Conv
+    conv: Conv
     facts: Facts
     padding_text: Optional[str] = None
 
 
 @dataclass(frozen=True)
-class WindowApplied:
+class WindowApplied(Event):
     """A conv or pool applied to a tensor whose spatial sizes are known numbers (from an input size)."""
 
-    layer: Any                        # convlint.layers.Conv or Pool (its ``windows``, one per dim)
+    layer: Union[Conv, Pool]          # its ``windows``, one per dim
     sizes: Tuple[Optional[int], ...]  # the input's size in each windowed dim, None where unknown
     facts: Facts
     at: Optional[ast.AST] = None      # where it is reported (the layer's node when None)

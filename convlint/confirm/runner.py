@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from .diagnostics import Diagnostic
+from ..diagnostics import Diagnostic
+from ..torchlib.catalogue import REPLAYED_LAYERS
 
 EXPECTED_STAGE = {"add": "add", "consume": "consume", "build": "build"}
 DEFAULT_TIMEOUT = 60.0
@@ -40,7 +42,7 @@ class Confirmer:
         # an empty folder as working directory: nothing the user has can shadow a module torch imports
         self._cwd = tempfile.TemporaryDirectory(prefix="convlint-confirm-")
         try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "convlint.confirm_child"], stdin=subprocess.PIPE,
+            self._proc = subprocess.Popen([sys.executable, "-m", "convlint.confirm.child"], stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                           cwd=self._cwd.name, env=_child_env())
         except OSError as exc:
@@ -57,7 +59,8 @@ class Confirmer:
                 return [self._error or "convlint: torch confirmation did not start"]
             specs = [dict(d.repro, id=i) for i, d in enumerate(todo)]
             try:
-                out, err = self._proc.communicate(json.dumps(specs), timeout=timeout)
+                given = {"layers": sorted(REPLAYED_LAYERS), "reproducers": specs}
+                out, err = self._proc.communicate(json.dumps(given), timeout=timeout)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 out, _ = self._proc.communicate()
@@ -104,10 +107,9 @@ def _apply(todo: Sequence[Diagnostic], output) -> None:
             d.evidence = result.get("error", "") + (f" ({', '.join(where)})" if where else "")
 
 
-def _child_env():
-    import os
+def _child_env() -> Dict[str, str]:
     env = dict(os.environ)
     # the child must find convlint itself (an editable or a normal install both do)
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

@@ -10,25 +10,34 @@ being "refuted" by an inexact program.
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from . import layers as L
-from .events import ChannelUse, ConvBuilt
-from .residual import ResidualShapes
-from .shapes import Resize
-from .symbolic import FLOOR_ATOMS, Facts, Poly
-from .values import Step, TensorV
+from ..analysis.residual import ResidualShapes
+from ..rules.base import Replay, Rule
+from ..symbolic.poly import FLOOR_ATOMS, Facts, Poly
+from ..torchlib.events import ChannelUse, ConvBuilt
+from ..torchlib.layers import NoReplay, Replayable, Template
+from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
 
 Env = Dict[str, int]
+Layers = List[Tuple[str, Dict[str, Any]]]  # torch class names with concrete arguments
 CANDIDATES = (4, 8, 2, 3, 16, 6, 1, 5)
 SIZES = (16, 32, 64, 128, 224)
 MAX_TRIES = 400
 
-Template = Tuple[str, Dict[str, object]]  # ("Conv2d", {"in_channels": Poly, ...})
+
+_ADD_WANTS = {Replay.ADD_SIZES: "sizes", Replay.ADD_CHANNELS: "channels", Replay.ADD_ANY: "any"}
 
 
-class _NoReplay(Exception):
-    pass
+def reproducer(rule: Rule, subject: object) -> Optional[Dict[str, Any]]:
+    """The reproducer of a finding of ``rule`` about ``subject``, as the rule says torch shows it."""
+    if isinstance(subject, ResidualShapes) and rule.replay in _ADD_WANTS:
+        return residual_spec(subject, _ADD_WANTS[rule.replay])
+    if rule.replay is Replay.CHANNEL_USE and isinstance(subject, ChannelUse):
+        return channel_use_spec(subject)
+    if rule.replay is Replay.BUILD and isinstance(subject, ConvBuilt):
+        return conv_build_spec(subject, rule.refused_when_built)
+    return None
 
 
 # --- from layers to templates -------------------------------------------------------------------
@@ -37,59 +46,17 @@ class _NoReplay(Exception):
 def _template(step: Step, ndim: int) -> Optional[Template]:
     """The torch layer that replays ``step`` (None: a step that keeps the shape)."""
     layer = step.layer
-    if isinstance(layer, L.Conv):
-        # unknown channel counts (None) are filled in later with any value the chain accepts: the
-        # finding holds for every value of them
-        if layer.kernel is None or layer.stride is None or layer.dilation is None or layer.padding is None:
-            raise _NoReplay
-        return (f"Conv{layer.ndim}d", {"in_channels": layer.in_channels, "out_channels": layer.out_channels,
-                                       "kernel_size": layer.kernel, "stride": layer.stride,
-                                       "padding": layer.padding, "dilation": layer.dilation,
-                                       "groups": layer.groups})
-    if isinstance(layer, L.Pool):
-        if layer.windows is None:
-            raise _NoReplay
-        w = layer.windows
-        args: Dict[str, object] = {"kernel_size": tuple(x.k for x in w), "stride": tuple(x.s for x in w),
-                                   "padding": tuple(x.p for x in w), "ceil_mode": w[0].ceil}
-        if layer.is_max:
-            args["dilation"] = tuple(x.d for x in w)
-        return (f"{'Max' if layer.is_max else 'Avg'}Pool{layer.ndim}d", args)
-    if isinstance(layer, L.Norm):
-        if layer.argument == "num_channels":
-            return ("GroupNorm", {"num_groups": layer.num_groups, "num_channels": layer.channels})
-        name = layer.torch_name if layer.torch_name.startswith(("BatchNorm", "InstanceNorm")) else f"BatchNorm{ndim}d"
-        args = {"num_features": layer.channels}
-        if name.startswith("InstanceNorm"):
-            args["affine"] = True
-        return (name, args)
-    if isinstance(layer, L.SizeOps):
-        if layer.pad_arg is not None and layer.torch_name:
-            if isinstance(layer.pad_arg, tuple) and None in layer.pad_arg:
-                raise _NoReplay
-            args = {"padding": layer.pad_arg}
-            if layer.torch_name.startswith("ConstantPad"):
-                args["value"] = 0.0
-            return (layer.torch_name, args)
-        if layer.ops is None or not all(op is None or isinstance(op, Resize) for op in layer.ops):
-            raise _NoReplay
-        return (f"AdaptiveAvgPool{layer.ndim}d",
-                {"output_size": tuple(None if op is None else op.size for op in layer.ops)})
-    if isinstance(layer, L.Upsample):
-        return ("Upsample", {"scale_factor": layer.factor})
-    if isinstance(layer, L.Linear):
-        if layer.in_features is None or layer.out_features is None:
-            raise _NoReplay
-        return ("Linear", {"in_features": layer.in_features, "out_features": layer.out_features})
-    if isinstance(layer, L.Flatten) or (layer is None and step.kind == "flatten"):
+    if layer is not None:
+        if not isinstance(layer, Replayable):
+            raise NoReplay
+        return layer.replay(ndim)
+    if step.kind == StepKind.FLATTEN:
         return ("Flatten", {})
-    if step.kind == "permute":
-        return ("Permute", {"dims": tuple(step.layer)})
-    if isinstance(layer, L.Keep) or (layer is None and step.kind == "keep"):
+    if step.kind == StepKind.PERMUTE and step.permutation is not None:
+        return ("Permute", {"dims": step.permutation})
+    if step.kind == StepKind.KEEP:
         return None
-    if isinstance(layer, L.Sequential):
-        return None  # its layers are in the history already
-    raise _NoReplay
+    raise NoReplay
 
 
 def _templates(steps: Sequence[Step], ndim: int) -> List[Template]:
@@ -97,9 +64,9 @@ def _templates(steps: Sequence[Step], ndim: int) -> List[Template]:
     the other operand, recorded just before the merge, are left out of the chain."""
     chain: List[Step] = []
     for step in steps:
-        if step.kind == "merge" and isinstance(step.layer, int):
-            if step.layer:
-                del chain[-step.layer:]
+        if step.kind == StepKind.MERGE and step.other_steps is not None:
+            if step.other_steps:
+                del chain[-step.other_steps:]
             continue
         chain.append(step)
     out = []
@@ -154,7 +121,7 @@ def _concrete(value: object, facts: Facts, env: Env):
     if isinstance(value, Poly):
         v = _eval(value, facts, env)
         if v is None:
-            raise _NoReplay
+            raise NoReplay
         return v
     if isinstance(value, tuple):
         return tuple(_concrete(v, facts, env) for v in value)
@@ -170,7 +137,7 @@ def _search(free: Sequence[str], facts: Facts, accept: Callable[[Env], Optional[
             continue
         try:
             spec = accept(env)
-        except _NoReplay:
+        except NoReplay:
             return None
         except (ZeroDivisionError, TypeError):
             continue
@@ -269,7 +236,7 @@ def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
         if name.startswith("Conv"):
             concrete["in_channels"] = concrete["in_channels"] or channels
             if concrete["in_channels"] is None:
-                raise _NoReplay
+                raise NoReplay
             concrete["groups"] = concrete["groups"] or 1
             concrete["out_channels"] = concrete["out_channels"] or concrete["in_channels"]
             channels = concrete["out_channels"]
@@ -283,7 +250,7 @@ def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
         elif name == "Linear":
             channels = concrete["out_features"]
         if any(v is None for v in concrete.values() if not isinstance(v, tuple)) and not name.startswith("Adaptive"):
-            raise _NoReplay
+            raise NoReplay
         out.append((name, concrete))
     return out
 
@@ -299,7 +266,7 @@ def _rank(t: TensorV, steps: Sequence[Step]) -> int:
 
 
 def _input_channels(root: str, facts: Facts) -> Poly:
-    return facts.resolve(Poly.atom(f"C[{root}]"))
+    return facts.resolve(Poly.atom(f"{CHANNEL_PREFIX}{root}]"))
 
 
 def _sizes_for(t: TensorV, rank: int) -> Sequence[Tuple[int, ...]]:
@@ -324,7 +291,7 @@ def residual_spec(shapes: ResidualShapes, want: str) -> Optional[dict]:
     n_common = len(branch.history) - len(shapes.branch_steps)
     prefix_steps = branch.history[:n_common]
     all_steps = tuple(prefix_steps) + tuple(shapes.branch_steps) + tuple(shapes.shortcut_steps)
-    if any(s.kind in ("merge", "other", "module") and s.layer is None for s in all_steps):
+    if any(_unreplayable(s) for s in all_steps):
         return None
     if not _merges_local(prefix_steps) or not _merges_local(shapes.branch_steps) or \
             not _merges_local(shapes.shortcut_steps):
@@ -333,7 +300,7 @@ def residual_spec(shapes: ResidualShapes, want: str) -> Optional[dict]:
     try:
         prefix, left, right = (_templates(prefix_steps, rank), _templates(shapes.branch_steps, rank),
                                _templates(shapes.shortcut_steps, rank))
-    except _NoReplay:
+    except NoReplay:
         return None
     channels_in = _input_channels(branch.root, facts)
     free = sorted((_atoms([channels_in, *(a for _, a in prefix + left + right)]) |
@@ -364,10 +331,18 @@ def residual_spec(shapes: ResidualShapes, want: str) -> Optional[dict]:
     return _search(free, facts, accept)
 
 
+def _unreplayable(step: Step) -> bool:
+    """A step of no layer that changed the shape in a way no layer replays: an unmodelled change, a
+    concatenation."""
+    if step.kind == StepKind.MERGE:
+        return step.other_steps is None
+    return step.kind in (StepKind.OTHER, StepKind.MODULE) and step.layer is None
+
+
 def _merges_local(steps: Sequence[Step]) -> bool:
     """Every merge's other operand lies within ``steps`` (so dropping it stays inside this chain)."""
     for i, step in enumerate(steps):
-        if step.kind == "merge" and isinstance(step.layer, int) and step.layer > i:
+        if step.kind == StepKind.MERGE and step.other_steps is not None and step.other_steps > i:
             return False
     return True
 
@@ -376,13 +351,13 @@ def channel_use_spec(use: ChannelUse) -> Optional[dict]:
     """``consumer(history(x))`` must fail: the layer expects other channels (or features)."""
     t, facts = use.tensor, use.facts
     steps = t.history
-    if any(s.kind in ("merge", "other", "module") and s.layer is None for s in steps) or not _merges_local(steps):
+    if any(_unreplayable(s) for s in steps) or not _merges_local(steps):
         return None
     rank = _rank(t, steps)
     try:
         history = _templates(steps, rank)
         consumer = _template(use.layer.step(), rank)
-    except _NoReplay:
+    except NoReplay:
         return None
     if consumer is None:
         return None
@@ -411,8 +386,8 @@ def conv_build_spec(built: ConvBuilt, check: Callable[[dict], bool]) -> Optional
     """``nn.ConvNd(...)`` must be refused when it is built."""
     facts = built.facts
     try:
-        template = _template(Step("conv", built.conv.node, built.conv), built.conv.ndim)
-    except _NoReplay:
+        template = _template(built.conv.step(), built.conv.ndim)
+    except NoReplay:
         return None
     if template is None:
         return None

@@ -1,27 +1,31 @@
 """The confirmation child: builds each reproducer from plain data with real torch and runs it.
 
-It reads a JSON list of reproducers on stdin and writes one JSON result per line: the stage that
-raised (``build``, ``prefix``, ``branch``, ``shortcut``, ``add``, ``consume``) and torch's message, or
-``ok``. Only torch.nn layers from a fixed list are ever built; no user code is imported or run.
+It reads ``{"layers": [...], "reproducers": [...]}`` on stdin: the torch.nn classes it may build (the
+parent derives them from convlint's catalogue) and the reproducers. It writes one JSON result per line:
+the stage that raised (``build``, ``prefix``, ``branch``, ``shortcut``, ``add``, ``consume``) and
+torch's message, or ``ok``. Only torch.nn layers of that list are ever built; no user code is imported
+or run, and nothing of convlint is imported here (the child needs torch and this file only).
 """
 from __future__ import annotations
 
 import json
 import sys
 
-LAYERS = {f"{kind}{n}d" for kind in ("Conv", "BatchNorm", "InstanceNorm", "MaxPool", "AvgPool", "AdaptiveAvgPool")
-          for n in (1, 2, 3)} | {f"{kind}Pad{n}d" for kind in ("Zero", "Reflection", "Replication", "Constant", "Circular")
-                                 for n in (1, 2, 3)} | {"GroupNorm", "Linear", "Flatten", "Identity", "Upsample"}
+try:
+    import resource
+except ImportError:  # not on this platform: the time limit still holds
+    resource = None
 
 
-def _build(nn, layer):
+def _build(nn, layers, layer):
     name, args = layer
     args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()}
     if name == "Permute":  # x.permute(...) as a layer, for channels-last blocks
         return _permute(nn, args["dims"])
-    if name not in LAYERS:
+    cls = getattr(nn, name, None) if name in layers and name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ValueError(f"not a reproducer layer: {name}")
-    return getattr(nn, name)(**args)
+    return cls(**args)
 
 
 def _permute(nn, dims):
@@ -31,18 +35,18 @@ def _permute(nn, dims):
     return Permute()
 
 
-def run(spec, torch, nn) -> dict:
+def run(spec, torch, nn, layers) -> dict:
     stage = "build"
     try:
         if spec["op"] == "build":
-            _build(nn, spec["layer"])
+            _build(nn, layers, spec["layer"])
             return {"stage": "ok"}
-        prefix = nn.Sequential(*(_build(nn, x) for x in spec["prefix"]))
+        prefix = nn.Sequential(*(_build(nn, layers, x) for x in spec["prefix"]))
         if spec["op"] == "add":
-            branch = nn.Sequential(*(_build(nn, x) for x in spec["branch"]))
-            shortcut = nn.Sequential(*(_build(nn, x) for x in spec["shortcut"]))
+            branch = nn.Sequential(*(_build(nn, layers, x) for x in spec["branch"]))
+            shortcut = nn.Sequential(*(_build(nn, layers, x) for x in spec["shortcut"]))
         else:
-            consumer = _build(nn, spec["consumer"])
+            consumer = _build(nn, layers, spec["consumer"])
         with torch.no_grad():
             x = torch.randn(*spec["input"])
             stage = "prefix"
@@ -66,12 +70,13 @@ MEMORY_LIMIT = 3 << 30  # bytes of address space: reproducers are tiny, torch it
 
 
 def _bound_memory() -> None:
+    if resource is None:
+        return
     try:
-        import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = MEMORY_LIMIT if hard == resource.RLIM_INFINITY else min(MEMORY_LIMIT, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ImportError, ValueError, OSError):  # not on this platform: the time limit still holds
+    except (ValueError, OSError):  # the limit cannot be set here: the time limit still holds
         pass
 
 
@@ -79,11 +84,12 @@ def main() -> int:
     _bound_memory()
     import torch  # first: the parent starts this child early so that the import overlaps its work
     from torch import nn
-    specs = json.load(sys.stdin)
+    given = json.load(sys.stdin)
+    layers = frozenset(given["layers"])
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    for spec in specs:
-        result = run(spec, torch, nn)
+    for spec in given["reproducers"]:
+        result = run(spec, torch, nn, layers)
         result["id"] = spec["id"]
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()

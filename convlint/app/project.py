@@ -7,10 +7,14 @@ inside the tree stay unknown.
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 from collections import OrderedDict
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Optional, Set, Tuple
+
+from ..interpreter import FileIndex, load_file
+from ..source.module_names import module_name
 
 CACHE_SIZE = 64  # parsed files kept per process
 _IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import|import[ \t]+([.\w]+))", re.M)
@@ -27,10 +31,10 @@ class Project:
             if name:
                 self.paths.setdefault(name, os.path.abspath(path))
                 self.names[os.path.abspath(path)] = (name, is_package)
-        self._cache: "OrderedDict[str, Optional[object]]" = OrderedDict()
-        self._imported: set = set()  # module names an import has asked for
-        self.read: set = set()  # paths of the modules looked up (what a file's result depends on)
-        self._tops: Optional[set] = None
+        self._cache: "OrderedDict[str, Optional[FileIndex]]" = OrderedDict()
+        self._imported: Set[str] = set()  # module names an import has asked for
+        self.read: Set[str] = set()  # paths of the modules looked up (what a file's result depends on)
+        self._tops: Optional[Set[bytes]] = None
 
     def imports_from_tree(self, data: bytes) -> bool:
         """Whether a file's bytes import from the checked tree (``from .layers import ...``,
@@ -49,7 +53,7 @@ class Project:
     def has_module(self, name: str) -> bool:
         return name in self.paths
 
-    def remember(self, name: str, index) -> None:
+    def remember(self, name: str, index: FileIndex) -> None:
         self._cache[name] = index
         self._cache.move_to_end(name)
         self._shrink()
@@ -64,14 +68,14 @@ class Project:
             else:
                 del self._cache[victim]
 
-    def parsed(self, path: str, source: str):
+    def parsed(self, path: str, source: str) -> Optional[ast.Module]:
         """The tree of ``path`` when an import already parsed this very source (each file is parsed
         once), else None."""
         name = self.names.get(os.path.abspath(path), (None, False))[0]
         index = self._cache.get(name) if name is not None else None
         return index.module if index is not None and index.source == source else None
 
-    def index(self, name: str):
+    def index(self, name: str) -> Optional[FileIndex]:
         """The ``FileIndex`` of a module of the tree (None when absent or unreadable)."""
         if name in self.paths:
             self.read.add(self.paths[name])
@@ -83,71 +87,19 @@ class Project:
         index = None
         if path is not None:
             try:
-                index = self._load(path, name)
+                index = load_file(path, name, self)
             except Exception:  # noqa: BLE001 - an unreadable helper file is an unknown helper
                 index = None
         self._cache[name] = index
         self._shrink()
         return index
 
-    def _load(self, path: str, name: str):
-        """Parse a helper file with the guards a checked file gets (size, Python's parser first)."""
-        import stat
-
-        from .engine import MAX_BYTES, decode, normalize_newlines, parse_python
-        from .interpreter import FileIndex
-
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
-            return None
-        with open(path, "rb") as fh:
-            source = decode(fh.read())
-        source = normalize_newlines(source)
-        try:
-            tree = parse_python(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None  # a helper file Python refuses stays unknown (its own check says why)
-        return FileIndex(tree, name, path.endswith("__init__.py"), self, source, path)
-
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, object]:
         return {"paths": self.paths, "names": self.names}
 
-    def __setstate__(self, state) -> None:
+    def __setstate__(self, state: Dict[str, Dict[str, object]]) -> None:
         self.paths, self.names = state["paths"], state["names"]
         self._cache = OrderedDict()
         self._imported = set()
         self.read = set()
         self._tops = None
-
-
-def module_name(path: str) -> Tuple[Optional[str], bool]:
-    """``a/b/c.py`` is ``b.c`` when ``b/`` is a package and ``a/`` is not."""
-    path = os.path.abspath(path)
-    directory, filename = os.path.split(path)
-    if not filename.endswith(".py"):
-        return None, False
-    stem = filename[:-3]
-    is_package = stem == "__init__"
-    parts = [] if is_package else [stem]
-    while os.path.isfile(os.path.join(directory, "__init__.py")):
-        directory, package = os.path.split(directory)
-        if not package.isidentifier():
-            break
-        parts.insert(0, package)
-    if not parts or not all(p.isidentifier() for p in parts):
-        return None, is_package
-    return ".".join(parts), is_package
-
-
-def resolve_relative(current: str, is_package: bool, level: int, target: Optional[str]) -> Optional[str]:
-    """The absolute module of ``from ..x import y`` written in module ``current``."""
-    parts = current.split(".")
-    if not is_package:
-        parts = parts[:-1]
-    if level > 1:
-        if level - 1 > len(parts):
-            return None
-        parts = parts[:len(parts) - (level - 1)]
-    if target:
-        parts = parts + target.split(".")
-    return ".".join(parts) if parts else None

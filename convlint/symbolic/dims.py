@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .symbolic import Facts, Poly, lower_bound, prove_nonzero
+from .poly import Facts, Poly, lower_bound, prove_nonzero
 
 ONE = Poly.const(1)
 ZERO = Poly.const(0)

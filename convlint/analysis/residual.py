@@ -10,14 +10,15 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from . import layers as L
-from .events import ResidualAdd
-from .shapes import Dim, DimComparison, Relation, compare_dims, render_dims
-from .symbolic import Facts, Poly, prove_unequal
-from .values import Step, TensorV
+from ..symbolic.dims import Dim, DimComparison, Relation, compare_dims, render_dims
+from ..symbolic.poly import Facts, Poly, prove_unequal
+from ..torchlib.events import ResidualAdd
+from ..torchlib.layers import Conv, Pool
+from ..torchlib.values import Step, StepKind, TensorV
 
 ONE = Poly.const(1)
-SHAPE_CHANGING = {"conv", "pool", "linear", "flatten", "module", "merge", "sequential"}
+SHAPE_CHANGING = {StepKind.CONV, StepKind.POOL, StepKind.LINEAR, StepKind.FLATTEN, StepKind.MODULE, StepKind.MERGE,
+                  StepKind.SEQUENTIAL}
 
 
 @dataclass
@@ -84,14 +85,14 @@ def total_stride(steps: Tuple[Step, ...], facts: Facts) -> Optional[Poly]:
     total = ONE
     for step in steps:
         layer = step.layer
-        if isinstance(layer, (L.Conv, L.Pool)):
+        if isinstance(layer, (Conv, Pool)):
             windows = layer.windows
             if windows is None:
-                if isinstance(layer, L.Conv) and layer.padding == "same":
+                if isinstance(layer, Conv) and layer.padding == "same":
                     continue
                 return None
             total = total * facts.resolve(windows[0].s)
-        elif step.kind == "pool":
+        elif step.kind == StepKind.POOL:
             return None
     return total
 
@@ -149,7 +150,7 @@ def wrong_padding_convs(shapes: ResidualShapes):
     seen = set()
     for step in shapes.branch_steps + shapes.shortcut_steps:
         conv = step.layer
-        if not isinstance(conv, L.Conv) or conv.windows is None or id(conv) in seen:
+        if not isinstance(conv, Conv) or conv.windows is None or id(conv) in seen:
             continue
         seen.add(id(conv))
         facts = shapes.facts

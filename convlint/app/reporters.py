@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from typing import Dict, List, Sequence, TextIO
 
-from .diagnostics import Diagnostic
+from .. import __version__
+from ..diagnostics import Diagnostic
 
 
 def text(diags: Sequence[Diagnostic], out: TextIO, rules: Dict[str, Dict[str, str]]) -> None:
@@ -28,7 +29,6 @@ def github(diags: Sequence[Diagnostic], out: TextIO, rules: Dict[str, Dict[str, 
 
 
 def sarif(diags: Sequence[Diagnostic], out: TextIO, rules: Dict[str, Dict[str, str]]) -> None:
-    from . import __version__
     codes = sorted(rules)
     level = {"error": "error", "warning": "warning", "info": "note"}
     results: List[dict] = []

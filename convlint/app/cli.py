@@ -6,18 +6,20 @@ import fnmatch
 import gc
 import os
 import sys
-from typing import Iterator, List, Optional, Sequence, Tuple
+import multiprocessing
+from dataclasses import replace
+from typing import Iterator, List, Optional, Sequence
 
-from . import __version__
-from . import config as config_mod
+from .. import __version__
+from .. import config as config_mod
+from ..confirm.reproduce import program
+from ..confirm.runner import DEFAULT_TIMEOUT, Confirmer, torch_available
+from ..diagnostics import Diagnostic
+from ..rules import ALL_RULES, RULES
 from .cache import ResultCache, stamp
-from .confirm import DEFAULT_TIMEOUT, Confirmer, torch_available
-from .diagnostics import Diagnostic
+from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_bytes, check_path
 from .project import Project
-from .reproduce import program
-from .engine import INTERNAL_ERROR, Selection, check_bytes, check_path
 from .reporters import REPORTERS
-from .rules import ALL_RULES, RULES
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".venv", "venv", ".mypy_cache",
@@ -114,6 +116,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for code in select + ignore:
         config_mod.check_code(code, known, "--select/--ignore")
     selection = Selection(tuple(select), tuple(ignore))
+    request = CheckRequest(selection, tuple(config.input_size) if config.input_size else None)
 
     diagnostics: List[Diagnostic] = []
     failed = False
@@ -126,7 +129,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     confirmer = Confirmer() if confirming else None
     if args.paths == ["-"]:
         data = sys.stdin.buffer.read()
-        diagnostics = check_bytes(data, args.stdin_filename or "-", selection, config.input_size)
+        diagnostics = check_bytes(data, args.stdin_filename or "-", request)
     else:
         files: List[str] = []
         for path in args.paths:
@@ -141,7 +144,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         diagnostics = []
         cache = None if args.no_cache or os.environ.get("CONVLINT_NO_CACHE") else ResultCache.for_run(
             [selection, config.input_size], [os.path.abspath(f) for f in files] if len(files) > 1 else [])
-        for found in iter_files(files, selection, config.input_size, args.jobs, cache):
+        for found in iter_files(files, request, args.jobs, cache):
             diagnostics.extend(found)
             if confirmer is not None and any(d.repro is not None for d in found):
                 confirmer.start()
@@ -224,13 +227,13 @@ def _ignored(rel: str, patterns: Sequence[str], is_dir: bool = False) -> bool:
     return False
 
 
-_PROJECT: Optional[Project] = None  # the files checked together, in each worker process
+_REQUEST: CheckRequest = CheckRequest()  # how files are checked, with their project, in each worker process
 _CACHE: Optional[ResultCache] = None
 
 
-def _init_worker(project: Optional[Project], cache: Optional[ResultCache] = None, pooled: bool = False) -> None:
-    global _PROJECT, _CACHE
-    _PROJECT, _CACHE = project, cache
+def _init_worker(request: CheckRequest, cache: Optional[ResultCache] = None, pooled: bool = False) -> None:
+    global _REQUEST, _CACHE
+    _REQUEST, _CACHE = request, cache
     if pooled:
         gc.disable()  # a worker process only checks files (see _check_one)
 
@@ -239,59 +242,55 @@ _CHECKED = [0]
 COLLECT_EVERY = 256  # files between two passes of the cyclic garbage collector
 
 
-def _check_one(job: Tuple[str, Selection, Optional[List[int]]]) -> List[Diagnostic]:
+def _check_one(path: str) -> List[Diagnostic]:
     # Python's cyclic collector is off while files are checked (see engine._collector_paused): a
     # file leaves a few hundred objects in cycles (182,575 for the 566 files of timm, torchvision,
     # monai and smp), so one pass every few hundred files keeps memory flat at a fraction of the cost
     _CHECKED[0] += 1
     if _CHECKED[0] % COLLECT_EVERY == 0:
         gc.collect()
-    return _checked_or_cached(*job)
+    return _checked_or_cached(path)
 
 
-def _checked_or_cached(path: str, selection: Selection, input_size: Optional[List[int]]) -> List[Diagnostic]:
-    cache, project = _CACHE, _PROJECT
+def _checked_or_cached(path: str) -> List[Diagnostic]:
+    cache, request, project = _CACHE, _REQUEST, _REQUEST.project
     if cache is None:
-        return check_path(path, path, selection, input_size, project)
+        return check_path(path, request)
     kept = cache.get(path)
     if kept is not None:
         return kept
     before = stamp(path)
     if project is not None:
         project.read.clear()
-    found = check_path(path, path, selection, input_size, project)
+    found = check_path(path, request)
     if not any(d.code == "CVL001" and d.message.startswith(INTERNAL_ERROR) for d in found):
         cache.put(path, before, sorted(project.read) if project is not None else (), found)
     return found
 
 
-def iter_files(files: Sequence[str], selection: Selection, input_size: Optional[List[int]],
-               jobs: int, cache: Optional[ResultCache] = None) -> Iterator[List[Diagnostic]]:
+def iter_files(files: Sequence[str], request: CheckRequest, jobs: int,
+               cache: Optional[ResultCache] = None) -> Iterator[List[Diagnostic]]:
     """Each file's diagnostics, in the order of ``files``, from ``jobs`` worker processes. The files
     form one project: an import of one by another is followed."""
     jobs = jobs or os.cpu_count() or 1
-    project = Project(files) if len(files) > 1 else None
-    work = [(f, selection, input_size) for f in files]
+    request = replace(request, project=Project(files) if len(files) > 1 else None)
     if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
-        _init_worker(project, cache)
+        _init_worker(request, cache)
         collecting = gc.isenabled()
         gc.disable()
         try:
-            yield from map(_check_one, work)
+            yield from map(_check_one, files)
         finally:
-            _init_worker(None)
+            _init_worker(CheckRequest())
             if collecting:
                 gc.enable()
         return
-    from concurrent.futures import ProcessPoolExecutor  # not imported for one file (an editor's check)
-
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(project, cache, True)) as pool:
-        yield from pool.map(_check_one, work, chunksize=max(1, len(work) // (jobs * 8)))
+    with multiprocessing.Pool(jobs, initializer=_init_worker, initargs=(request, cache, True)) as pool:
+        yield from pool.imap(_check_one, files, chunksize=max(1, len(files) // (jobs * 8)))
 
 
-def run_files(files: Sequence[str], selection: Selection, input_size: Optional[List[int]],
-              jobs: int) -> List[Diagnostic]:
+def run_files(files: Sequence[str], request: CheckRequest, jobs: int) -> List[Diagnostic]:
     out: List[Diagnostic] = []
-    for diags in iter_files(files, selection, input_size, jobs):
+    for diags in iter_files(files, request, jobs):
         out.extend(diags)
     return out

@@ -16,8 +16,8 @@ import os
 import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import __version__
-from .diagnostics import Diagnostic
+from .. import __version__
+from ..diagnostics import Diagnostic
 
 Stamp = Tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino)
 
@@ -40,7 +40,7 @@ def stamp(path: str) -> Optional[Stamp]:
 
 def _code_fingerprint() -> str:
     """convlint's own files (its rules, its stubs): a changed convlint invalidates every entry."""
-    root = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parts = [__version__]
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()

@@ -1,0 +1,281 @@
+"""Expressions: one handler per node type (registered with ``machine.expression``)."""
+from __future__ import annotations
+
+import ast
+from typing import Dict, List, Optional, Sequence, Union
+
+from ..symbolic.poly import Poly
+from ..torchlib.catalogue import as_poly
+from ..torchlib.layers import ModuleList, Sequential
+from ..torchlib.ops import tensor_size
+from ..torchlib.values import (
+    FALSE, NONE, TRUE, UNKNOWN, AndC, BoolV, IntV, LayerV, NotC, OrC, ParamV, RefV, ShapeV, StrV, TensorV,
+    TupleV, Value,
+)
+from .assignment import assign, index_of
+from .classes import class_attribute
+from .conditions import decide
+from .files import canonical, dotted
+from .limits import MAX_UNROLL
+from .machine import Interpreter, expression
+from .objects import (
+    ClassV, DictV, FuncV, RangeV, SelfMethodV, SelfV, SuperV, TensorMethodV,
+)
+from .operators import BIN_OPS, binop, comparison, to_cond
+from .state import Context, State
+
+_NUMBERS: Dict[int, IntV] = {}  # the IntV of each small literal (values never change: one is enough)
+_UNDECORATED = {"torch.no_grad", "torch.jit.unused", "torch.jit.ignore"}  # decorators that change nothing
+
+
+@expression(ast.Name)
+def name(it: Interpreter, node: ast.Name, st: State, ctx: Context) -> Value:
+    return it.lookup(node.id, st)
+
+
+@expression(ast.Constant)
+def constant(it: Interpreter, node: ast.Constant, st: State, ctx: Context) -> Value:
+    value = node.value
+    kind = type(value)
+    if kind is int:
+        number = _NUMBERS.get(value)
+        if number is None:
+            number = IntV(Poly.const(value))
+            if -64 <= value <= 4096:
+                _NUMBERS[value] = number
+        return number
+    if kind is str:
+        return StrV(value)
+    if kind is bool:
+        return BoolV(TRUE if value else FALSE)
+    if value is None:
+        return NONE
+    return UNKNOWN
+
+
+@expression(ast.Attribute)
+def attribute(it: Interpreter, node: ast.Attribute, st: State, ctx: Context) -> Value:
+    return attribute_of(it, it.eval(node.value, st, ctx), node.attr)
+
+
+def attribute_of(it: Interpreter, base: Value, attr: str) -> Value:
+    if isinstance(base, RefV):
+        return RefV(canonical(f"{base.qualname}.{attr}"))
+    if isinstance(base, SelfV):
+        return _self_attribute(it, base, attr)
+    if isinstance(base, ClassV):
+        return class_attribute(it, base.node, attr)
+    if isinstance(base, SuperV):
+        return SelfMethodV(base.self_v, f"super.{attr}", base.owner)
+    if isinstance(base, TensorV):
+        if attr == "shape":
+            return ShapeV(base)
+        return TensorMethodV(base, attr)
+    if isinstance(base, LayerV):
+        return base.layer.attribute(attr)
+    if isinstance(base, DictV) and attr in base.items:  # a namespace-like config
+        return base.items[attr]
+    if isinstance(base, ParamV) and not attr.startswith("__"):
+        return ParamV(f"{base.name}.{attr}")  # `cfg.width`: unknown, but the same at every read
+    return UNKNOWN
+
+
+def _self_attribute(it: Interpreter, base: SelfV, attr: str) -> Value:
+    if attr in base.attrs:
+        return base.attrs[attr]
+    if attr == "__class__":
+        return ClassV(base.cls, closure=base.closure)
+    if attr in ("add_module", "register_module"):
+        return SelfMethodV(base, attr)
+    value = class_attribute(it, base.cls, attr)
+    if isinstance(value, FuncV):
+        decorators = {dotted(d) for d in value.node.decorator_list}
+        if "staticmethod" in decorators:
+            return value
+        if decorators - _UNDECORATED:
+            return UNKNOWN  # classmethods, properties, caches: not modelled
+        return FuncV(value.node, base)
+    return value
+
+
+@expression(ast.BinOp)
+def binary(it: Interpreter, node: ast.BinOp, st: State, ctx: Context) -> Value:
+    op = BIN_OPS.get(type(node.op))
+    if op is None:
+        return UNKNOWN
+    return binop(it, op, it.eval(node.left, st, ctx), it.eval(node.right, st, ctx), node, st, ctx)
+
+
+@expression(ast.UnaryOp)
+def unary(it: Interpreter, node: ast.UnaryOp, st: State, ctx: Context) -> Value:
+    value = it.eval(node.operand, st, ctx)
+    op_type = type(node.op)
+    if op_type is ast.Not:
+        return BoolV(NotC(to_cond(it, value, node.operand)))
+    if op_type is ast.USub:
+        p = as_poly(value)
+        return IntV(-p) if p is not None else (value if isinstance(value, TensorV) else UNKNOWN)
+    if op_type is ast.UAdd:
+        return value
+    return UNKNOWN
+
+
+@expression(ast.BoolOp)
+def boolean(it: Interpreter, node: ast.BoolOp, st: State, ctx: Context) -> Value:
+    values = node.values
+    is_or = type(node.op) is ast.Or
+    if id(node) in st.choices:  # a value `a or b` whose `a` this path decided
+        if st.choices[id(node)] == is_or:
+            return it.eval(values[0], st, ctx)
+        return it.eval(values[1] if len(values) == 2 else rest_of(node), st, ctx)
+    parts = tuple(to_cond(it, it.eval(v, st, ctx), v) for v in values)
+    return BoolV(OrC(parts) if is_or else AndC(parts))
+
+
+def rest_of(node: ast.BoolOp) -> ast.BoolOp:
+    """``b or c`` of ``a or b or c``, placed where it is in the source (its text names conditions);
+    made once and kept on the node."""
+    rest = getattr(node, "_convlint_rest", None)
+    if isinstance(rest, ast.BoolOp):
+        return rest
+    rest = ast.BoolOp(op=node.op, values=node.values[1:])
+    first, last = node.values[1], node.values[-1]
+    rest.lineno, rest.col_offset = first.lineno, first.col_offset
+    rest.end_lineno, rest.end_col_offset = last.end_lineno, last.end_col_offset
+    setattr(node, "_convlint_rest", rest)
+    return rest
+
+
+@expression(ast.Compare)
+def compare(it: Interpreter, node: ast.Compare, st: State, ctx: Context) -> Value:
+    return BoolV(comparison(it, node, st, ctx))
+
+
+@expression(ast.Tuple, ast.List)
+def sequence(it: Interpreter, node: Union[ast.Tuple, ast.List], st: State, ctx: Context) -> Value:
+    items: List[Value] = []
+    for el in node.elts:
+        if isinstance(el, ast.Starred):
+            inner = it.eval(el.value, st, ctx)
+            if isinstance(inner, TupleV):
+                items.extend(inner.items)
+                continue
+            return UNKNOWN
+        items.append(it.eval(el, st, ctx))
+    return TupleV(tuple(items))
+
+
+@expression(ast.Subscript)
+def subscript(it: Interpreter, node: ast.Subscript, st: State, ctx: Context) -> Value:
+    base = it.eval(node.value, st, ctx)
+    index_node = index_of(node)
+    if index_node is None:
+        return UNKNOWN
+    index = it.eval(index_node, st, ctx)
+    if isinstance(base, DictV) and isinstance(index, StrV):
+        return base.items.get(index.text, UNKNOWN)
+    if isinstance(base, ParamV) and isinstance(index, StrV):
+        return ParamV(f"{base.name}[{index.text!r}]")  # `cfg["width"]`
+    i = as_poly(index)
+    if i is None or i.value is None:
+        return UNKNOWN
+    k = i.value
+    if isinstance(base, ParamV):
+        return ParamV(f"{base.name}[{k}]")  # `dilation[0]`: unknown, but the same at every read
+    if isinstance(base, TupleV) and -len(base.items) <= k < len(base.items):
+        return base.items[k]
+    if isinstance(base, LayerV) and isinstance(base.layer, ModuleList):
+        items = base.layer.items
+        if -len(items) <= k < len(items):
+            return LayerV(items[k])
+    if isinstance(base, ShapeV):
+        return tensor_size(base.tensor, k)
+    if isinstance(base, LayerV) and isinstance(base.layer, Sequential):
+        layers = base.layer.layers
+        if -len(layers) <= k < len(layers):
+            return LayerV(layers[k])
+    return UNKNOWN
+
+
+@expression(ast.IfExp)
+def conditional(it: Interpreter, node: ast.IfExp, st: State, ctx: Context) -> Value:
+    if id(node) in st.choices:
+        return it.eval(node.body if st.choices[id(node)] else node.orelse, st, ctx)
+    cond = to_cond(it, it.eval(node.test, st, ctx), node.test)
+    verdict = decide(cond, st)
+    if verdict is True:
+        return it.eval(node.body, st, ctx)
+    if verdict is False:
+        return it.eval(node.orelse, st, ctx)
+    a, b = it.eval(node.body, st, ctx), it.eval(node.orelse, st, ctx)
+    return a if a == b else UNKNOWN
+
+
+@expression(ast.NamedExpr)
+def walrus(it: Interpreter, node: ast.NamedExpr, st: State, ctx: Context) -> Value:
+    value = it.eval(node.value, st, ctx)
+    assign(it, node.target, value, st)
+    return value
+
+
+@expression(ast.ListComp, ast.GeneratorExp)
+def comprehension(it: Interpreter, node: Union[ast.ListComp, ast.GeneratorExp], st: State, ctx: Context) -> Value:
+    """``[Block(64) for _ in range(4)]``: one ``for`` over a known, short sequence, with no ``if``,
+    is the list of its items (its variable is the comprehension's own, as in Python 3)."""
+    if len(node.generators) != 1:
+        return UNKNOWN
+    loop = node.generators[0]
+    if loop.ifs or loop.is_async:
+        return UNKNOWN
+    items = loop_items(it, loop.iter, st, ctx)
+    if items is None:
+        return UNKNOWN
+    names = [t.id for t in _names_in(loop.target)]
+    saved = {n: st.env[n] for n in names if n in st.env}
+    values = []
+    try:
+        for item in items:
+            assign(it, loop.target, item, st)
+            values.append(it.eval(node.elt, st, ctx))
+    finally:
+        for n in names:
+            if n in saved:
+                st.env[n] = saved[n]
+            else:
+                st.env.pop(n, None)
+    return TupleV(tuple(values))
+
+
+def _names_in(target: ast.expr) -> List[ast.Name]:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for el in target.elts for n in _names_in(el.value if isinstance(el, ast.Starred) else el)]
+    return [target] if isinstance(target, ast.Name) else []
+
+
+@expression(ast.Dict)
+def dictionary(it: Interpreter, node: ast.Dict, st: State, ctx: Context) -> Value:
+    items: Dict[str, Value] = {}
+    for key_node, value_node in zip(node.keys, node.values):
+        if key_node is None:  # `{**other}`
+            return UNKNOWN
+        key = it.eval(key_node, st, ctx)
+        if not isinstance(key, StrV):
+            return UNKNOWN
+        items[key.text] = it.eval(value_node, st, ctx)
+    return DictV(items)
+
+
+def loop_items(it: Interpreter, node: ast.expr, st: State, ctx: Context) -> Optional[Sequence[Value]]:
+    """The items of a known, short sequence a loop runs over (a list of layers, a ModuleList,
+    ``range(4)``); None for anything else."""
+    value = it.eval(node, st, ctx.quiet)
+    items: Optional[Sequence[Value]] = None
+    if isinstance(value, TupleV):
+        items = value.items
+    elif isinstance(value, LayerV) and isinstance(value.layer, ModuleList):
+        items = [LayerV(x) for x in value.layer.items]
+    elif isinstance(value, LayerV) and isinstance(value.layer, Sequential):
+        items = [LayerV(x) for x in value.layer.layers]
+    elif isinstance(value, RangeV):
+        items = [IntV(Poly.const(i)) for i in range(*value.bounds)]
+    return items if items is not None and len(items) <= MAX_UNROLL else None

@@ -1,0 +1,140 @@
+"""Forking a path where the analysed code chooses: ``x = a if c else b`` on an undecided ``c``, and a
+helper or module call whose paths give different results (each result a path of its own, with the
+facts of the callee's path that gives it)."""
+from __future__ import annotations
+
+import ast
+from typing import List, Optional, Tuple
+
+from ..torchlib.values import NONE, UNKNOWN, LayerV, ParamV, TensorV, Value
+from .calls import call_arguments
+from .conditions import assume, decide
+from .functions import function_ends
+from .limits import MAX_SPLIT
+from .machine import CallSite, Interpreter
+from .merging import merge_into
+from .objects import Composite, FuncV
+from .operators import to_cond
+from .modules import composite_ends, composite_result, module_output
+from .state import Context, State
+
+
+def split_on_call(it: Interpreter, stmt: ast.stmt, states: List[State], ctx: Context) -> List[State]:
+    """``self.aa = create_aa(aa_layer, ...)``: a module-level helper whose paths give different
+    results forks the caller, each fork with the facts of the helper's path (``aa_layer`` falsy:
+    an ``nn.Identity``), instead of merging them into an unknown."""
+    value = getattr(stmt, "value", None)
+    if isinstance(value, ast.Call):
+        return split_one_call(it, value, states, ctx, helpers=True)
+    nested = it.module_calls.get(id(stmt))
+    if nested is None:
+        nested = it.module_calls[id(stmt)] = nested_module_calls(value)
+    for call in nested:  # `self.conv_1x1(x) + self.conv_kxk(x)`: each module call, in order
+        states = split_one_call(it, call, states, ctx, helpers=False)
+    return states
+
+
+def split_one_call(it: Interpreter, call: ast.Call, states: List[State], ctx: Context, helpers: bool) -> List[State]:
+    out = []
+    for st in states:
+        func = it.eval(call.func, st, ctx)
+        module = func.layer if isinstance(func, LayerV) and isinstance(func.layer, Composite) else None
+        helper = func if helpers and isinstance(func, FuncV) and func.bound_self is None else None
+        if module is None and helper is None:
+            out.append(st)
+            continue
+        arguments = call_arguments(it, call, st, ctx)
+        args = arguments.positional
+        site = CallSite(call, st, ctx)
+        x: Optional[TensorV] = None
+        if module is not None:
+            # `x = self.block(x)`: a module whose variants give different results forks the caller
+            if arguments.starred or not args or not isinstance(args[0], TensorV):
+                out.append(st)
+                continue
+            x = args[0]
+            ends = composite_ends(it, module, x, st, ctx, args[1:], arguments.keywords)
+        else:
+            ends = None if arguments.starred or helper is None else function_ends(it, helper, arguments, site)
+        ends = [e for e in ends or () if not e.facts.infeasible]
+        results = [NONE if e.returned is None else e.returned for e in ends]
+        if module is not None and x is not None:
+            results = [module_output(module, x, r) for r in results]
+        if len(ends) <= 1 or all(r == results[0] for r in results):
+            st.call_results[id(call)] = composite_result(module, x, st, ends) \
+                if module is not None and x is not None else merge_into(st, ends)
+            out.append(st)
+            continue
+        # one path per distinct known result (with the facts of a helper path that gives it); the
+        # unknown results share one path; too many results are not worth the paths
+        distinct: List[Tuple[Value, State]] = []
+        for end, result in zip(ends, results):
+            if result is not UNKNOWN and not any(r == result for r, _ in distinct):
+                distinct.append((result, end))
+        if len(distinct) > (1 if module is not None else MAX_SPLIT):
+            # a module's variants that give different known results stay merged: which one the
+            # caller built may be fixed by conditions convlint cannot read (`assert
+            # self.pool.feat_mult() == 1`); only an unknown variant gets a path of its own
+            st.call_results[id(call)] = composite_result(module, x, st, ends) \
+                if module is not None and x is not None else UNKNOWN
+            out.append(st)
+            continue
+        for result, end in distinct:
+            path = st.fork()
+            path.facts = end.facts.copy()
+            if module is None:  # a module's own conditions are about its own variables, not the caller's
+                path.truths = {**path.truths, **end.truths}
+            path.call_results[id(call)] = result
+            out.append(path)
+        if any(r is UNKNOWN for r in results):
+            st.call_results[id(call)] = UNKNOWN
+            out.append(st)
+    return out
+
+
+def split_on_ifexp(it: Interpreter, stmt: ast.stmt, states: List[State], ctx: Context) -> List[State]:
+    """``x = a if cond else b`` (or ``return ...``) with an undecided ``cond`` forks like an ``if``."""
+    value = getattr(stmt, "value", None)
+    if isinstance(value, ast.BoolOp) and isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        test = value.values[0]  # `a or b` is `a if a else b`; `a and b` is `b if a else a`
+    elif isinstance(value, ast.IfExp):
+        test = value.test
+    else:
+        return states
+    out = []
+    for st in states:
+        tested = it.eval(test, st, ctx.quiet)
+        cond = to_cond(it, tested, test)
+        verdict = decide(cond, st)
+        if verdict is not None:
+            st.choices[id(value)] = verdict
+            out.append(st)
+            continue
+        other = st.fork()
+        # `layers = layers or LayerFn()` on an argument nobody gave: the default path first, so
+        # that it is among the paths kept when there are too many
+        order = ((other, False), (st, True)) if isinstance(tested, ParamV) else ((st, True), (other, False))
+        for path, truth in order:
+            assume(cond, truth, path)
+            path.choices[id(value)] = truth
+            if not path.facts.infeasible:
+                out.append(path)
+    return out
+
+
+def nested_module_calls(value: Optional[ast.AST]) -> List[ast.Call]:
+    """``self.block(x)`` calls inside an expression whose arguments are plain names (evaluating them
+    ahead of the expression changes nothing), in source order."""
+    found: List[ast.Call] = []
+    stack = [value] if value is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.IfExp, ast.BoolOp, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                          ast.GeneratorExp)):
+            continue  # evaluated only on some condition, or later
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
+                and n.func.value.id == "self" and all(isinstance(a, ast.Name) for a in n.args) \
+                and all(k.arg is not None and isinstance(k.value, ast.Name) for k in n.keywords):
+            found.append(n)
+        stack.extend(reversed(list(ast.iter_child_nodes(n))))
+    return found

@@ -1,0 +1,247 @@
+"""Operators on values: arithmetic on symbolic integers, elementwise ops on tensors (where residual
+adds are found), comparisons and truth values as conditions."""
+from __future__ import annotations
+
+import ast
+import re
+from typing import Dict, List, Optional, Tuple
+
+from ..symbolic.dims import ZERO
+from ..symbolic.poly import Poly
+from ..torchlib.catalogue import as_poly
+from ..torchlib.events import ResidualAdd
+from ..torchlib.layers import Sequential
+from ..torchlib.ops import OpSite
+from ..torchlib.values import (
+    FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BoolV, CmpC, Cond, ConstC, Flow, IntV, LayerV, NoneV, NotC, OrC,
+    ParamV, RefV, ShapeV, Step, StepKind, StrV, TensorV, TupleV, Value,
+)
+from .classes import TORCH_BASES, is_layer_class
+from .conditions import SHAPE_TEST
+from .machine import CallSite, Interpreter
+from .modules import flow_of
+from .objects import ClassV, FuncV
+from .state import Context, State
+
+BIN_OPS = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**", ast.Div: "/",
+    ast.MatMult: "@",
+}
+_CMP_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+MAX_REPEAT = 1024  # items of a tuple made by `*` (longer: unknown)
+
+
+def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: ast.AST, st: State,
+          ctx: Context) -> Value:
+    if isinstance(left, TensorV) or isinstance(right, TensorV):
+        return tensor_binop(it, op, left, right, node, st, ctx)
+    a, b = as_poly(left), as_poly(right)
+    if a is None or b is None:
+        if op == "+" and isinstance(left, TupleV) and isinstance(right, TupleV):
+            return TupleV(left.items + right.items)
+        if op == "*" and isinstance(left, TupleV) and b is not None and b.value is not None \
+                and len(left.items) * b.value <= MAX_REPEAT:
+            return TupleV(left.items * max(b.value, 0))
+        return UNKNOWN
+    if op == "+":
+        return IntV(a + b)
+    if op == "-":
+        return IntV(a - b)
+    if op == "*":
+        return IntV(a * b)
+    if op == "//":
+        return UNKNOWN if b.value == 0 else IntV(a.floordiv(b))
+    if op == "%":
+        m = a.mod(b)
+        return IntV(m) if m is not None else UNKNOWN
+    if op == "**" and a.value is not None and b.value is not None and 0 <= b.value < 64:
+        return IntV(Poly.const(a.value ** b.value))
+    return UNKNOWN
+
+
+def tensor_binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: ast.AST, st: State,
+                 ctx: Context) -> Value:
+    if isinstance(left, TensorV) and isinstance(right, TensorV):
+        if op == "+":
+            residual_add(it, node, left, right, st, ctx)
+        return merged(left, right, node)
+    tensor = left if isinstance(left, TensorV) else right
+    if isinstance(tensor, TensorV) and op in ("+", "-", "*", "/", "//", "**"):
+        # a scalar or a parameter: same shape (a broadcasting parameter keeps the feature map's)
+        return tensor.then(Step(StepKind.KEEP, node))
+    return UNKNOWN
+
+
+def residual_add(it: Interpreter, node: ast.AST, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
+    if not ctx.report_adds or st.shape_guarded:
+        return
+    if ctx.anchor is None:
+        it.emit(ResidualAdd(node, a, b, st.facts))
+    elif ctx.built_at is not None and it.index is it.checked:
+        it.emit(ResidualAdd(node, a, b, st.facts, built_at=ctx.built_at))
+
+
+def merged(a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
+    """The result of an elementwise op: the operand that is not a broadcast (size-1) one."""
+    base, other = a, b
+    if a.channels is not None and a.channels.value == 1 and b.channels is not None:
+        base, other = b, a
+    # the result depends on both operands: keep the other's own layers in its history too
+    mine = {id(s) for s in base.history}
+    extra = tuple(s for s in other.history if id(s) not in mine)
+    return base.derive(history=base.history + extra + (Step(StepKind.MERGE, node, other_steps=len(extra)),))
+
+
+class OpCall(OpSite):
+    """A torch op called on one path (``convlint.torchlib.ops``)."""
+
+    def __init__(self, it: Interpreter, site: CallSite):
+        self.it, self.site, self.node = it, site, site.node
+
+    @property
+    def anchor(self) -> ast.AST:
+        return self.site.ctx.anchor or self.node
+
+    def flow(self) -> Flow:
+        return flow_of(self.it, self.site.st, self.site.ctx)
+
+    def combine(self, op: str, left: Value, right: Value) -> Value:
+        return tensor_binop(self.it, op, left, right, self.node, self.site.st, self.site.ctx)
+
+
+# --- conditions ---------------------------------------------------------------------------------
+
+
+def comparison(it: Interpreter, node: ast.Compare, st: State, ctx: Context) -> Cond:
+    parts: List[Cond] = []
+    left = it.eval(node.left, st, ctx)
+    left_node: ast.expr = node.left
+    for op, comparator in zip(node.ops, node.comparators):
+        right = it.eval(comparator, st, ctx)
+        parts.append(compare(it, type(op), left, right, left_node, comparator, node))
+        left, left_node = right, comparator
+    return parts[0] if len(parts) == 1 else AndC(tuple(parts))
+
+
+def compare(it: Interpreter, op: type, left: Value, right: Value, left_node: ast.AST,
+            right_node: ast.AST, whole: ast.AST) -> Cond:
+    """``left op right`` for one comparison operator (its ``ast`` class)."""
+    if op is ast.Is or op is ast.IsNot:
+        cond: Cond
+        if right is NONE:
+            cond = is_none(it, left, left_node)
+        elif left is NONE:
+            cond = is_none(it, right, right_node)
+        elif isinstance(left, (RefV, ClassV)) and isinstance(right, (RefV, ClassV)):
+            cond = ConstC(left == right)  # `type(self.short) is nn.Identity`
+        else:
+            cond = AtomC(it.code(whole))
+        return NotC(cond) if op is ast.IsNot else cond
+    if op is ast.In or op is ast.NotIn:
+        if isinstance(right, TupleV):
+            conds = [compare(it, ast.Eq, left, item, left_node, right_node, whole) for item in right.items]
+            cond = OrC(tuple(conds)) if conds else FALSE
+            return NotC(cond) if op is ast.NotIn else cond
+        return AtomC(it.code(whole))
+    sym = _CMP_OPS.get(op)
+    if sym in ("==", "!=") and isinstance(left, TupleV) and isinstance(right, TupleV):
+        # `self.conv.stride == (1, 1)`: element by element
+        if len(left.items) != len(right.items):
+            return ConstC(sym == "!=")
+        parts = tuple(compare(it, ast.Eq, a, b, left_node, right_node, whole)
+                      for a, b in zip(left.items, right.items))
+        both = AndC(parts) if parts else TRUE
+        return both if sym == "==" else NotC(both)
+    if isinstance(left, ShapeV) or isinstance(right, ShapeV) or (
+            (left is UNKNOWN or right is UNKNOWN) and re.search(r"\.shape\b|\.size\(", it.code(whole))):
+        return AtomC(SHAPE_TEST + it.code(whole))
+    a, b = as_poly(left), as_poly(right)
+    if sym is not None and a is not None and b is not None:
+        return CmpC(sym, a, b)
+    if sym in ("==", "!=") and isinstance(left, (StrV, NoneV)) and isinstance(right, (StrV, NoneV)):
+        same = left == right
+        return ConstC(same if sym == "==" else not same)
+    if sym in ("==", "!=") and {builtin_kind(left), builtin_kind(right)} in ({"int", "str"}, {"str", "sequence"}):
+        return ConstC(sym == "!=")  # `padding == ''` for padding=0: never equal (a bool is an int too)
+    return AtomC(it.code(whole))
+
+
+def is_none(it: Interpreter, value: Value, node: ast.AST) -> Cond:
+    if value is NONE:
+        return TRUE
+    if isinstance(value, ParamV):
+        return AtomC(f"{value.name} is None")
+    if value is UNKNOWN:
+        return AtomC(f"{it.code(node)} is None")
+    return FALSE
+
+
+def to_cond(it: Interpreter, value: Value, node: ast.AST) -> Cond:
+    """The truth of a value, as a condition."""
+    if isinstance(value, BoolV):
+        return value.cond
+    if value is NONE:
+        return FALSE
+    if isinstance(value, IntV):
+        return CmpC("!=", value.poly, ZERO)
+    if isinstance(value, StrV):
+        return ConstC(bool(value.text))
+    if isinstance(value, TupleV):
+        return ConstC(bool(value.items))
+    if isinstance(value, ParamV):
+        return AtomC(value.name)
+    if isinstance(value, LayerV):
+        if isinstance(value.layer, Sequential):
+            return ConstC(bool(value.layer.layers))
+        return TRUE
+    if isinstance(value, (ClassV, FuncV, RefV)):
+        return TRUE
+    return AtomC(it.code(node))
+
+
+def builtin_kind(value: Value) -> Optional[str]:
+    if isinstance(value, BoolV):
+        return "bool"
+    if isinstance(value, IntV):
+        return "int"
+    if isinstance(value, StrV):
+        return "str"
+    if isinstance(value, TupleV):
+        return "sequence"   # a tuple or a list: which one is not kept
+    if value is NONE:
+        return "none"
+    return None
+
+
+_SEQUENCE_TYPES = ("typing.Sequence", "collections.abc.Sequence", "typing.Iterable", "collections.abc.Iterable")
+_KINDS = ("int", "bool", "str", "sequence", "none")
+# isinstance(value of this kind, this class): True, False, or absent when it cannot be told
+_BUILTIN_INSTANCE: Dict[Tuple[str, str], bool] = {
+    **{(kind, "builtins.int"): kind in ("int", "bool") for kind in _KINDS},
+    **{(kind, "builtins.bool"): kind == "bool" for kind in ("bool", "str", "sequence", "none")},
+    **{(kind, "builtins.float"): False for kind in _KINDS},
+    **{(kind, "builtins.str"): kind == "str" for kind in _KINDS},
+    **{(kind, t): kind in ("sequence", "str") for kind in _KINDS for t in _SEQUENCE_TYPES},
+    **{(kind, t): False for kind in ("int", "bool", "str", "none") for t in ("builtins.tuple", "builtins.list")},
+}
+
+
+def is_instance(value: Value, cls: Value) -> Optional[bool]:
+    """``isinstance(self.short, nn.Identity)`` for a layer convlint built, when it can tell."""
+    classes = cls.items if isinstance(cls, TupleV) else (cls,)
+    refs = [c for c in classes if isinstance(c, RefV)]
+    kind = builtin_kind(value)
+    if kind is not None:
+        if len(refs) != len(classes):
+            return None
+        verdicts = [_BUILTIN_INSTANCE.get((kind, c.qualname)) for c in refs]
+        if any(v is True for v in verdicts):
+            return True
+        return False if all(v is False for v in verdicts) else None
+    if not isinstance(value, LayerV) or not value.layer.torch_name or len(refs) != len(classes):
+        return None
+    names = {c.qualname for c in refs}
+    if "torch.nn.Module" in names or f"torch.nn.{value.layer.torch_name}" in names:
+        return True
+    # a torch class by name that is not the layer's own: false unless it could be a base class
+    return False if all(is_layer_class(n) and n not in TORCH_BASES for n in names) else None

@@ -1,0 +1,137 @@
+"""The roots of an analysis: each class of the file (its ``__init__`` paths, then ``forward`` on each),
+each module-level function, and the file's own statements; each within its step budget."""
+from __future__ import annotations
+
+import ast
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from ..symbolic.poly import Poly
+from ..torchlib.catalogue import MODEL_CODE
+from ..torchlib.values import CHANNEL_PREFIX, LayerV, TensorV, Value
+from .classes import class_kind, find_method
+from .files import signature
+from .functions import run_function
+from .limits import MAX_PATHS, STEP_BUDGET, OutOfBudget
+from .machine import Interpreter
+from .modules import run_composite
+from .objects import Composite, Def, SelfV
+from .state import Arguments, Context, State
+
+NO_ARGUMENTS = Arguments([], {})
+
+
+def analyse_class(it: Interpreter, cls: ast.ClassDef, input_size: Optional[Tuple[int, ...]] = None) -> None:
+    """Run one class: its ``__init__`` paths, then ``forward`` on each (within the step budget:
+    what was found before it ran out stands, the rest stays unknown)."""
+    it.steps = 0
+    try:
+        _analyse_class(it, cls, input_size)
+    except OutOfBudget:
+        pass
+
+
+def _analyse_class(it: Interpreter, cls: ast.ClassDef, input_size: Optional[Tuple[int, ...]]) -> None:
+    ctx = Context()
+    init = find_method(it, cls, "__init__")
+    base_kind = class_kind(it, cls)
+    if base_kind is None:
+        return
+    self_v = SelfV(cls, {}, [] if base_kind == "sequential" else None)
+    start = State.empty(self_v)
+    states = run_function(it, init, NO_ARGUMENTS, start, ctx, self_v, split=True) if init is not None else [start]
+    forward = find_method(it, cls, "forward")
+    if forward is None:
+        return
+    for st in states[:MAX_PATHS]:
+        if st.facts.infeasible:
+            continue
+        instance = st.self_v or self_v
+        args = forward_inputs(forward, input_size)
+        first = args[0] if args else None
+        if input_size and isinstance(first, TensorV):
+            # the input's channels are given: a fact of every path
+            st.facts.add_equal(Poly.atom(f"{CHANNEL_PREFIX}{first.root}]"), Poly.const(input_size[0]))
+        fst = State({}, st.facts, st.truths, instance)
+        run_function(it, forward, Arguments(list(args), {}), fst, ctx, instance, split=True)
+
+
+def forward_inputs(forward: Def, input_size: Optional[Tuple[int, ...]]) -> List[Value]:
+    """The tensors ``forward`` is given: one per parameter without a default, channels and sizes
+    unknown (the first one's known with an input size)."""
+    args: List[Value] = []
+    for i, p in enumerate(signature(forward).positional[1:]):
+        if p.default is not None:
+            break
+        root = p.name
+        channels = Poly.atom(f"{CHANNEL_PREFIX}{root}]")
+        known: Tuple[Tuple[str, int], ...] = ()
+        if input_size and i == 0:
+            spatial = input_size[1:]
+            known = tuple((f"{root}#{k}", spatial[-k]) for k in range(1, len(spatial) + 1))
+        args.append(TensorV(root, channels, None, (), False, known, rank_open=True))
+    return args
+
+
+def analyse_function(it: Interpreter, fn: Def) -> None:
+    """A module-level function on its own, for the layers it builds from its own numbers, and
+    for the model it builds from a class of this file (``def resnet18(): return ResNet(BasicBlock,
+    [2, 2, 2, 2])``): that model's forward is run, and its blocks' adds are judged with the numbers
+    it built them from. A function that does neither has nothing to check: its callers check its
+    results."""
+    builds = builds_model(it, fn)
+    if not builds and not MODEL_CODE.names_a_layer(it.index.source_of(fn)):
+        return
+    # half a class's budget: what such a function builds beyond its own layers (a whole model
+    # from a config) is checked by that model's and its blocks' own classes; the model builders
+    # of a file (resnet18, resnet34, ..., often dozens) share one class's budget
+    budget = STEP_BUDGET // 2
+    if builds:
+        budget = min(budget, it.builder_steps)
+        if budget <= 0:
+            return
+    it.steps = STEP_BUDGET - budget
+    try:
+        # a model builder is checked as `resnet18()` builds: its `*args` and `**kwargs` empty
+        ends = run_function(it, fn, NO_ARGUMENTS, State.empty(), Context(plain_call=builds), split=True)
+        if builds:
+            for end in ends[:MAX_PATHS]:
+                model = end.returned
+                if isinstance(model, LayerV) and isinstance(model.layer, Composite):
+                    root = f"{fn.name}()"
+                    x = TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None, rank_open=True)
+                    run_composite(it, model.layer, x, end, Context())
+    except OutOfBudget:
+        pass
+    if builds:
+        it.builder_steps -= it.steps - (STEP_BUDGET - budget)
+
+
+def builds_model(it: Interpreter, fn: Def) -> bool:
+    """Whether ``fn`` calls a module class of this file by its name, or a function of this file
+    that does (torchvision's ``resnet18()`` calls ``_resnet(BasicBlock, ...)``, which calls ``ResNet``)."""
+    if it.builders is None:
+        index = it.index
+        classes = {cls.name for cls in index.classes if class_kind(it, cls) is not None}
+        functions = {f.name: f for f in index.functions}
+        calls: Dict[str, Set[str]] = {
+            f.name: {n.func.id for stmt in f.body for n in ast.walk(stmt)
+                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+            for f in index.functions}
+        builders = {name for name, called in calls.items() if called & classes}
+        grown = True
+        while grown:  # the functions that reach a builder through this file's functions
+            before = len(builders)
+            builders |= {name for name, called in calls.items() if called & builders}
+            grown = len(builders) > before
+        it.builders = {id(functions[name]) for name in builders}
+    return id(fn) in it.builders
+
+
+def analyse_statements(it: Interpreter, stmts: Sequence[ast.stmt]) -> None:
+    """The file's own module-level statements (its test code may run the model)."""
+    it.steps = 0
+    try:
+        it.exec_block(stmts, [State.empty()], Context())
+    except OutOfBudget:
+        pass
+

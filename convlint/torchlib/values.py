@@ -1,0 +1,253 @@
+"""The abstract values of the torch library model: numbers, strings, tuples, conditions, tensors, and
+the interface every layer has.
+
+Everything the analysis cannot decide is ``UNKNOWN``, and every rule stays silent on it. The objects
+of Python programs (functions, classes, the module under construction) are the interpreter's
+(``convlint.interpreter.objects``).
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, ClassVar, Optional, Tuple
+
+from ..symbolic.dims import Dim
+from ..symbolic.poly import Facts, Poly
+
+
+class Value:
+    """Base of all abstract values."""
+
+
+class _Unknown(Value):
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class IntV(Value):
+    poly: Poly
+
+
+@dataclass(frozen=True)
+class StrV(Value):
+    text: str
+
+
+@dataclass(frozen=True)
+class NoneV(Value):
+    pass
+
+
+NONE = NoneV()
+
+
+@dataclass(frozen=True)
+class BoolV(Value):
+    cond: "Cond"
+
+
+@dataclass(frozen=True)
+class TupleV(Value):
+    items: Tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class ParamV(Value):
+    """An argument nobody bound: an integer symbol, a boolean atom, maybe None, maybe a module."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class RefV(Value):
+    """A name that reaches torch: ``torch.nn.Conv2d``, ``torch.nn.functional.relu``."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
+class LayerV(Value):
+    layer: "Layer"
+
+
+@dataclass(frozen=True)
+class ShapeV(Value):
+    """``x.shape`` / ``x.size()`` of a tensor, indexable to sizes (kept only to recognise flatten)."""
+
+    tensor: "TensorV"
+
+
+@dataclass(frozen=True)
+class BatchSizeV(Value):
+    """``x.size(0)`` / ``x.shape[0]``: the batch dim, as used in ``x.view(x.size(0), -1)``."""
+
+
+# --- conditions ---------------------------------------------------------------------------------
+
+
+class Cond:
+    pass
+
+
+@dataclass(frozen=True)
+class ConstC(Cond):
+    value: bool
+
+
+TRUE, FALSE = ConstC(True), ConstC(False)
+
+
+@dataclass(frozen=True)
+class CmpC(Cond):
+    op: str  # == != < <= > >=
+    left: Poly
+    right: Poly
+
+
+@dataclass(frozen=True)
+class AtomC(Cond):
+    """An opaque condition, identified by its source text so two tests of it agree."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class AndC(Cond):
+    parts: Tuple[Cond, ...]
+
+
+@dataclass(frozen=True)
+class OrC(Cond):
+    parts: Tuple[Cond, ...]
+
+
+@dataclass(frozen=True)
+class NotC(Cond):
+    part: Cond
+
+
+# --- tensors ------------------------------------------------------------------------------------
+
+CHANNEL_PREFIX = "C["  # channel symbols of input tensors (``C[x]``): learned from the first layer using them
+
+
+class StepKind(str, Enum):
+    """What a step did to a tensor (a string, so that ``kind == "conv"`` reads as it did)."""
+
+    CONV = "conv"
+    POOL = "pool"
+    NORM = "norm"
+    KEEP = "keep"          # the shape is kept: activations, dropout, scalar arithmetic
+    MERGE = "merge"        # an elementwise op of two tensors, or a concatenation
+    LINEAR = "linear"
+    FLATTEN = "flatten"
+    MODULE = "module"      # a module class of the analysed code
+    SEQUENTIAL = "sequential"
+    PERMUTE = "permute"
+    OTHER = "other"        # a change convlint does not model
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer or operation a tensor went through, for locating the cause of a mismatch."""
+
+    kind: StepKind
+    node: ast.AST                       # where it is reported: the layer's constructor call
+    layer: Optional["Layer"] = None     # the layer, for steps a layer made
+    # a merge of two tensors: how many steps just before it came from the other operand (for replaying)
+    other_steps: Optional[int] = None
+    permutation: Optional[Tuple[int, ...]] = None  # a permute: the order of the dims
+
+    def placed_at(self, node: ast.AST) -> "Step":
+        return replace(self, node=node)
+
+
+@dataclass(frozen=True)
+class TensorV(Value):
+    """A tensor in ``forward``: channels, spatial dims (last dims), and its history.
+
+    ``root`` names the forward argument it descends from; ``dims`` is None while no layer fixed the
+    tensor's rank (an untouched input), see ``with_rank``. A flattened tensor has ``flat`` set and
+    its feature count in ``channels``.
+    """
+
+    root: str
+    channels: Optional[Poly]
+    dims: Optional[Tuple[Dim, ...]]
+    history: Tuple[Step, ...] = ()
+    flat: bool = False
+    known_sizes: Tuple[Tuple[str, int], ...] = ()  # input sizes given by `input-size`
+    rank_open: bool = False  # an input whose rank no layer has fixed yet (``dims`` is None)
+    channels_last: bool = False  # permuted to (N, *spatial, C), as ConvNeXt blocks do around Linears
+
+    def with_rank(self, n: int) -> Optional[Tuple[Dim, ...]]:
+        """The last ``n`` spatial dims, naming the input's dims when the rank was still open."""
+        if self.flat or self.channels_last:
+            return None
+        if self.dims is None:
+            if not self.rank_open:
+                return None
+            return tuple(Dim(f"{self.root}#{n - i}") for i in range(n))
+        if len(self.dims) != n:
+            return None
+        return self.dims
+
+    def derive(self, **changes: Any) -> "TensorV":
+        if "dims" in changes or "flat" in changes:
+            changes.setdefault("rank_open", False)
+        return replace(self, **changes)
+
+    def then(self, step: Step, **changes: Any) -> "TensorV":
+        """The tensor after ``step`` (with the changes it made)."""
+        return self.derive(history=self.history + (step,), **changes)
+
+
+# --- layers -------------------------------------------------------------------------------------
+
+
+class Flow:
+    """What applying layers needs from the interpreter: the path's facts and the event sink."""
+
+    @property
+    def facts(self) -> Facts:
+        raise NotImplementedError
+
+    def consume(self, layer: "Layer", tensor: TensorV, expected: Poly, what: str) -> None:
+        raise NotImplementedError
+
+    def run_module(self, layer: "Layer", tensor: TensorV) -> Value:
+        """A module of the analysed code applied to ``tensor`` (its ``forward`` run)."""
+        raise NotImplementedError
+
+    def window(self, layer: "Layer", tensor: TensorV, dims: Tuple[Dim, ...]) -> None:
+        """A conv or pool slides its windows over ``dims`` of ``tensor`` (sizes may be known)."""
+
+
+@dataclass(eq=False)
+class Layer:
+    """A layer, as built from a constructor call's arguments (the families are in ``layers``)."""
+
+    node: ast.AST  # where diagnostics about this layer are reported
+
+    kind: ClassVar[StepKind] = StepKind.OTHER
+    torch_name: str = field(default="", init=False)  # "Conv2d", "BatchNorm2d", ... for messages
+    # its own constructor call, when the checked file has it (set by the interpreter)
+    own_call: Optional[ast.Call] = field(default=None, init=False)
+
+    def apply(self, t: TensorV, flow: Flow) -> Value:
+        return UNKNOWN
+
+    def step(self) -> Step:
+        return Step(self.kind, self.node, self)
+
+    def attribute(self, name: str) -> Value:
+        """``self.conv.stride``: an attribute torch's layer has, as the layer was built."""
+        return UNKNOWN
