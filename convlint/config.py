@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+    import tomli as tomllib  # (Python 3.10 and older)
 
 KNOWN_KEYS = {"select", "ignore", "confirm", "input-size", "exclude"}
 
@@ -79,7 +79,7 @@ def check_code(code: str, known_codes: Sequence[str], where: str) -> None:
         raise ConfigError(f"{where}: unknown rule code or prefix: {code}")
 
 
-def parse_input_size(value, where: str) -> List[int]:
+def parse_input_size(value: object, where: str) -> List[int]:
     if isinstance(value, str):
         try:
             value = [int(v) for v in value.lower().split("x")]
@@ -87,4 +87,4 @@ def parse_input_size(value, where: str) -> List[int]:
             value = None
     if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, int) and v > 0 for v in value):
         raise ConfigError(f"{where}: input-size must be C,H,W positive integers, e.g. [3, 224, 224]")
-    return value
+    return [int(v) for v in value]

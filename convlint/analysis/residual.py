@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Set, Tuple
 
-from ..symbolic.dims import Dim, DimComparison, Relation, compare_dims, render_dims
+from ..symbolic.dims import Dim, DimComparison, Relation, Window, compare_dims, render_dims
 from ..symbolic.poly import Facts, Poly, prove_unequal
 from ..torchlib.events import ResidualAdd
 from ..torchlib.layers import Conv, Pool
@@ -144,10 +144,10 @@ def _combine(results: List[DimComparison]) -> DimComparison:
     return DimComparison(Relation.UNKNOWN)
 
 
-def wrong_padding_convs(shapes: ResidualShapes):
-    """The convs on either side whose padding changes H,W: (step, conv, per-dim (k, p, d) resolved)."""
-    out = []
-    seen = set()
+def wrong_padding_convs(shapes: ResidualShapes) -> List[Tuple[Step, Conv, List[Window]]]:
+    """The convs on either side whose padding changes H,W: (step, conv, its windows resolved)."""
+    out: List[Tuple[Step, Conv, List[Window]]] = []
+    seen: Set[int] = set()
     for step in shapes.branch_steps + shapes.shortcut_steps:
         conv = step.layer
         if not isinstance(conv, Conv) or conv.windows is None or id(conv) in seen:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..diagnostics import Diagnostic
@@ -108,7 +108,7 @@ class ResultCache:
         self._write(self._entry(path), diagnostics, stamp=before, deps=dep_stamps)
 
     @staticmethod
-    def _read(target: str) -> Optional[dict]:
+    def _read(target: str) -> Optional[Dict[str, Any]]:
         try:
             with open(target, encoding="utf-8") as fh:
                 entry = json.load(fh)

@@ -195,15 +195,16 @@ def _place(findings: List[Finding], source: str, path: str, noqa: bool = True) -
     return out
 
 
-def _span(node, lines: Sequence[str]) -> Optional[Tuple[int, int, int, int]]:
+def _span(node: ast.AST, lines: Sequence[str]) -> Optional[Tuple[int, int, int, int]]:
     """1-based line and column (in characters, as editors count them; ``ast`` counts UTF-8 bytes) of
     the start and the end of ``node``; None for a node that has no place in the source."""
-    line = getattr(node, "lineno", None)
+    line: Optional[int] = getattr(node, "lineno", None)
     if line is None or not 0 < line <= len(lines):
         return None
-    end_line = node.end_lineno if node.end_lineno is not None else line
-    end = node.end_col_offset if node.end_col_offset is not None else node.col_offset
-    return (line, _characters(lines[line - 1], node.col_offset) + 1,
+    column: int = getattr(node, "col_offset", 0)
+    end_line: int = getattr(node, "end_lineno", None) or line
+    end: int = getattr(node, "end_col_offset", None) or column
+    return (line, _characters(lines[line - 1], column) + 1,
             end_line, _characters(lines[end_line - 1], end) + 1 if end_line <= len(lines) else end + 1)
 
 

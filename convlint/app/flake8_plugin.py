@@ -7,6 +7,7 @@ from convlint's result cache (``CONVLINT_NO_CACHE=1`` turns it off); the plugin 
 """
 from __future__ import annotations
 
+import ast
 import os
 from functools import lru_cache
 from typing import Iterator, Optional, Sequence, Tuple
@@ -40,7 +41,7 @@ class Plugin:
     name = "convlint"
     version = __version__
 
-    def __init__(self, tree, lines: Sequence[str], filename: str = "stdin") -> None:
+    def __init__(self, tree: ast.Module, lines: Sequence[str], filename: str = "stdin") -> None:
         self.tree = tree  # flake8's own parse of the file: convlint analyses it as it is
         self.lines = lines
         self.filename = filename

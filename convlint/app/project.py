@@ -94,11 +94,11 @@ class Project:
         self._shrink()
         return index
 
-    def __getstate__(self) -> Dict[str, object]:
-        return {"paths": self.paths, "names": self.names}
+    def __getstate__(self) -> Tuple[Dict[str, str], Dict[str, Tuple[str, bool]]]:
+        return self.paths, self.names
 
-    def __setstate__(self, state: Dict[str, Dict[str, object]]) -> None:
-        self.paths, self.names = state["paths"], state["names"]
+    def __setstate__(self, state: Tuple[Dict[str, str], Dict[str, Tuple[str, bool]]]) -> None:
+        self.paths, self.names = state
         self._cache = OrderedDict()
         self._imported = set()
         self.read = set()

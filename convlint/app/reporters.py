@@ -31,7 +31,7 @@ def github(diags: Sequence[Diagnostic], out: TextIO, rules: Dict[str, Dict[str, 
 def sarif(diags: Sequence[Diagnostic], out: TextIO, rules: Dict[str, Dict[str, str]]) -> None:
     codes = sorted(rules)
     level = {"error": "error", "warning": "warning", "info": "note"}
-    results: List[dict] = []
+    results: List[Dict[str, object]] = []
     for d in diags:
         results.append({
             "ruleId": d.code,

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any, Dict, FrozenSet, Optional, Sequence
 
 try:
-    import resource
+    import resource as _resource
+    resource: Optional[Any] = _resource
 except ImportError:  # not on this platform: the time limit still holds
     resource = None
 
+Spec = Dict[str, Any]  # torch, its nn and what they build are typed Any: torch is not convlint's dependency
 
-def _build(nn, layers, layer):
+
+def _build(nn: Any, layers: FrozenSet[str], layer: Sequence[Any]) -> Any:
     name, args = layer
     args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()}
     if name == "Permute":  # x.permute(...) as a layer, for channels-last blocks
@@ -28,14 +32,13 @@ def _build(nn, layers, layer):
     return cls(**args)
 
 
-def _permute(nn, dims):
-    class Permute(nn.Module):
-        def forward(self, x):
-            return x.permute(*dims)
-    return Permute()
+def _permute(nn: Any, dims: Sequence[int]) -> Any:
+    def forward(self: Any, x: Any) -> Any:
+        return x.permute(*dims)
+    return type("Permute", (nn.Module,), {"forward": forward})()
 
 
-def run(spec, torch, nn, layers) -> dict:
+def run(spec: Spec, torch: Any, nn: Any, layers: FrozenSet[str]) -> Dict[str, str]:
     stage = "build"
     try:
         if spec["op"] == "build":

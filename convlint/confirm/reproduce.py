@@ -10,7 +10,7 @@ being "refuted" by an inexact program.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..analysis.residual import ResidualShapes
 from ..rules.base import Replay, Rule
@@ -20,7 +20,9 @@ from ..torchlib.layers import NoReplay, Replayable, Template
 from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
 
 Env = Dict[str, int]
-Layers = List[Tuple[str, Dict[str, Any]]]  # torch class names with concrete arguments
+Layer = Tuple[str, Dict[str, Any]]  # a torch class name with concrete arguments
+Layers = List[Layer]
+Spec = Dict[str, Any]  # a reproducer: plain data (JSON) the confirmation child runs
 CANDIDATES = (4, 8, 2, 3, 16, 6, 1, 5)
 SIZES = (16, 32, 64, 128, 224)
 MAX_TRIES = 400
@@ -80,7 +82,7 @@ def _templates(steps: Sequence[Step], ndim: int) -> List[Template]:
 # --- values for the symbols ---------------------------------------------------------------------
 
 
-def _atoms(value: object) -> set:
+def _atoms(value: object) -> Set[str]:
     if isinstance(value, Poly):
         out = set()
         for a in value.atoms():
@@ -117,7 +119,7 @@ def _eval(p: Poly, facts: Facts, env: Env) -> Optional[int]:
     return total
 
 
-def _concrete(value: object, facts: Facts, env: Env):
+def _concrete(value: object, facts: Facts, env: Env) -> object:
     if isinstance(value, Poly):
         v = _eval(value, facts, env)
         if v is None:
@@ -128,7 +130,7 @@ def _concrete(value: object, facts: Facts, env: Env):
     return value
 
 
-def _search(free: Sequence[str], facts: Facts, accept: Callable[[Env], Optional[dict]]) -> Optional[dict]:
+def _search(free: Sequence[str], facts: Facts, accept: Callable[[Env], Optional[Spec]]) -> Optional[Spec]:
     for i, combo in enumerate(itertools.product(CANDIDATES, repeat=len(free))):
         if i >= MAX_TRIES:
             return None
@@ -147,7 +149,7 @@ def _search(free: Sequence[str], facts: Facts, accept: Callable[[Env], Optional[
     return None
 
 
-def _layers_ok(layers: Sequence[Tuple[str, dict]]) -> bool:
+def _layers_ok(layers: Sequence[Layer]) -> bool:
     """Arguments torch accepts when building (so a reproducer fails where the finding says)."""
     for name, args in layers:
         if name.startswith("Conv"):
@@ -175,14 +177,14 @@ def _layers_ok(layers: Sequence[Tuple[str, dict]]) -> bool:
     return True
 
 
-def _out_channels(layers: Sequence[Tuple[str, dict]], channels: int) -> int:
+def _out_channels(layers: Sequence[Layer], channels: int) -> int:
     for name, args in layers:
         channels = args.get("out_channels") or args.get("num_features") or args.get("num_channels") or \
             args.get("out_features") or channels
     return channels
 
 
-def _simulate(layers: Sequence[Tuple[str, dict]], size: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
+def _simulate(layers: Sequence[Layer], size: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
     """The spatial size after ``layers`` (torch's formulas), or None where a layer would refuse it."""
     dims = tuple(size)
     channels_last = False
@@ -228,11 +230,11 @@ def _simulate(layers: Sequence[Tuple[str, dict]], size: Tuple[int, ...]) -> Opti
 
 
 def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
-                 channels: Optional[int] = None) -> List[Tuple[str, dict]]:
+                 channels: Optional[int] = None) -> List[Layer]:
     """Numbers for the templates; channel counts the analysis left unknown follow the chain."""
-    out = []
+    out: List[Layer] = []
     for name, args in templates:
-        concrete = {k: (None if v is None else _concrete(v, facts, env)) for k, v in args.items()}
+        concrete: Dict[str, Any] = {k: (None if v is None else _concrete(v, facts, env)) for k, v in args.items()}
         if name.startswith("Conv"):
             concrete["in_channels"] = concrete["in_channels"] or channels
             if concrete["in_channels"] is None:
@@ -279,14 +281,15 @@ def _sizes_for(t: TensorV, rank: int) -> Sequence[Tuple[int, ...]]:
 # --- the three kinds of reproducers -------------------------------------------------------------
 
 
-def residual_spec(shapes: ResidualShapes, want: str) -> Optional[dict]:
+def residual_spec(shapes: ResidualShapes, want: str) -> Optional[Spec]:
     """``branch(t) + shortcut(t)`` must fail; ``want`` is "channels" or "sizes" (the values chosen keep
     that finding true), or "any" (just replay the add)."""
     if shapes.dims is None and want == "sizes":
         return None
     facts = shapes.facts
     branch, shortcut = shapes.branch, shapes.shortcut
-    if branch.root != shortcut.root:
+    branch_channels, shortcut_channels = branch.channels, shortcut.channels
+    if branch.root != shortcut.root or branch_channels is None or shortcut_channels is None:
         return None
     n_common = len(branch.history) - len(shapes.branch_steps)
     prefix_steps = branch.history[:n_common]
@@ -306,8 +309,8 @@ def residual_spec(shapes: ResidualShapes, want: str) -> Optional[dict]:
     free = sorted((_atoms([channels_in, *(a for _, a in prefix + left + right)]) |
                    _atoms([branch.channels, shortcut.channels])) - set(facts.subst))
 
-    def accept(env: Env) -> Optional[dict]:
-        b, s = _eval(branch.channels, facts, env), _eval(shortcut.channels, facts, env)
+    def accept(env: Env) -> Optional[Spec]:
+        b, s = _eval(branch_channels, facts, env), _eval(shortcut_channels, facts, env)
         c_in = _eval(channels_in, facts, env)
         if b is None or s is None or c_in is None or c_in < 1:
             return None
@@ -347,7 +350,7 @@ def _merges_local(steps: Sequence[Step]) -> bool:
     return True
 
 
-def channel_use_spec(use: ChannelUse) -> Optional[dict]:
+def channel_use_spec(use: ChannelUse) -> Optional[Spec]:
     """``consumer(history(x))`` must fail: the layer expects other channels (or features)."""
     t, facts = use.tensor, use.facts
     steps = t.history
@@ -364,7 +367,7 @@ def channel_use_spec(use: ChannelUse) -> Optional[dict]:
     channels_in = _input_channels(t.root, facts)
     free = sorted(_atoms([channels_in, *(a for _, a in history), consumer[1]]) - set(facts.subst))
 
-    def accept(env: Env) -> Optional[dict]:
+    def accept(env: Env) -> Optional[Spec]:
         expected, actual = _eval(use.expected, facts, env), _eval(use.actual, facts, env)
         c_in = _eval(channels_in, facts, env)
         if expected is None or actual is None or expected == actual or c_in is None or c_in < 1:
@@ -382,7 +385,7 @@ def channel_use_spec(use: ChannelUse) -> Optional[dict]:
     return _search(free, facts, accept)
 
 
-def conv_build_spec(built: ConvBuilt, check: Callable[[dict], bool]) -> Optional[dict]:
+def conv_build_spec(built: ConvBuilt, check: Callable[[Mapping[str, Any]], bool]) -> Optional[Spec]:
     """``nn.ConvNd(...)`` must be refused when it is built."""
     facts = built.facts
     try:
@@ -393,7 +396,7 @@ def conv_build_spec(built: ConvBuilt, check: Callable[[dict], bool]) -> Optional
         return None
     free = sorted(_atoms(template[1]) - set(facts.subst))
 
-    def accept(env: Env) -> Optional[dict]:
+    def accept(env: Env) -> Optional[Spec]:
         name, args = _materialize([template], facts, env)[0]
         if not check(args):
             return None
@@ -405,7 +408,7 @@ def conv_build_spec(built: ConvBuilt, check: Callable[[dict], bool]) -> Optional
 # --- as a program a user can run ----------------------------------------------------------------
 
 
-def _layer_code(layer: Sequence) -> str:
+def _layer_code(layer: Sequence[Any]) -> str:
     name, args = layer
     if name == "Permute":
         return f"Permute{tuple(args['dims'])}"
@@ -413,14 +416,14 @@ def _layer_code(layer: Sequence) -> str:
     return f"nn.{name}({', '.join(parts)})"
 
 
-def _sequential(layers: Sequence) -> str:
+def _sequential(layers: Sequence[Sequence[Any]]) -> str:
     if not layers:
         return "nn.Sequential()"
     inner = ",\n    ".join(_layer_code(x) for x in layers)
     return f"nn.Sequential(\n    {inner},\n)"
 
 
-def program(spec: dict) -> str:
+def program(spec: Mapping[str, Any]) -> str:
     """The reproducer as a Python program (what ``--explain-confirm`` prints)."""
     lines = ["import torch", "from torch import nn", ""]
     if "Permute" in repr(spec):

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 from ..diagnostics import Diagnostic
 from ..torchlib.catalogue import REPLAYED_LAYERS
@@ -32,8 +32,8 @@ class Confirmer:
     the cost) then overlaps with the rest of the analysis. ``finish`` hands it the reproducers."""
 
     def __init__(self) -> None:
-        self._proc: Optional[subprocess.Popen] = None
-        self._cwd: Optional[tempfile.TemporaryDirectory] = None
+        self._proc: Optional["subprocess.Popen[str]"] = None
+        self._cwd: Optional["tempfile.TemporaryDirectory[str]"] = None
         self._error: Optional[str] = None
 
     def start(self) -> None:
@@ -57,7 +57,7 @@ class Confirmer:
             self.start()
             if self._proc is None:
                 return [self._error or "convlint: torch confirmation did not start"]
-            specs = [dict(d.repro, id=i) for i, d in enumerate(todo)]
+            specs = [dict(d.repro or {}, id=i) for i, d in enumerate(todo)]
             try:
                 given = {"layers": sorted(REPLAYED_LAYERS), "reproducers": specs}
                 out, err = self._proc.communicate(json.dumps(given), timeout=timeout)
@@ -87,7 +87,7 @@ class Confirmer:
             self._cwd = None
 
 
-def _apply(todo: Sequence[Diagnostic], output) -> None:
+def _apply(todo: Sequence[Diagnostic], output: Union[str, bytes]) -> None:
     if isinstance(output, bytes):
         output = output.decode("utf-8", "replace")
     for line in output.splitlines():

@@ -16,9 +16,8 @@ from .state import QUIET, State
 
 
 def assign(it: Interpreter, target: ast.expr, value: Value, st: State) -> None:
-    t = type(target)
-    if t is ast.Name:
-        st.env[target.id] = value  # type: ignore[attr-defined]  # (exact types: the hottest statement)
+    if type(target) is ast.Name:  # (the exact type first: the commonest assignment)
+        st.env[target.id] = value
     elif isinstance(target, ast.Attribute):
         base = it.eval(target.value, st, QUIET)
         if isinstance(base, SelfV):

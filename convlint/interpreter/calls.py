@@ -160,7 +160,7 @@ def mutate_dict(it: Interpreter, receiver: ast.expr, current: DictV, node: ast.C
     items: Optional[Dict[str, Value]] = dict(current.items)
     result: Value = UNKNOWN
     key = args[0].text if args and isinstance(args[0], StrV) else None
-    if arguments.starred:
+    if arguments.starred or items is None:
         items = None
     elif method == "setdefault" and key is not None and len(args) in (1, 2) and not kwargs:
         result = items.setdefault(key, args[1] if len(args) == 2 else NONE)

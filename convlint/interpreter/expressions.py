@@ -38,13 +38,14 @@ def constant(it: Interpreter, node: ast.Constant, st: State, ctx: Context) -> Va
     value = node.value
     kind = type(value)
     if kind is int:
+        assert isinstance(value, int)
         number = _NUMBERS.get(value)
         if number is None:
             number = IntV(Poly.const(value))
             if -64 <= value <= 4096:
                 _NUMBERS[value] = number
         return number
-    if kind is str:
+    if isinstance(value, str):
         return StrV(value)
     if kind is bool:
         return BoolV(TRUE if value else FALSE)

@@ -19,12 +19,13 @@ from .loader import stub_index
 from .objects import ClassV, Def, FuncV, ProjectRefV
 from .state import Arguments, Context, State
 
-N = TypeVar("N", bound=ast.AST)
-V = TypeVar("V", bound=Value)
-F = TypeVar("F", bound=Callable[..., Any])
 ExprHandler = Callable[["Interpreter", Any, State, Context], Value]
 StmtHandler = Callable[["Interpreter", Any, List[State], Context], List[State]]
 CalleeHandler = Callable[["Interpreter", Any, Arguments, "CallSite"], Value]
+E = TypeVar("E", bound=ExprHandler)
+S = TypeVar("S", bound=StmtHandler)
+C = TypeVar("C", bound=CalleeHandler)
+F = TypeVar("F", bound=Callable[..., Any])
 
 _EXPRESSIONS: Dict[type, ExprHandler] = {}
 _STATEMENTS: Dict[type, StmtHandler] = {}
@@ -36,33 +37,30 @@ BUILTINS = {"super", "dict", "type", "enumerate", "zip", "int", "max", "min", "t
             "sum", "any", "all", "str"}
 
 
-def expression(*types: Type[N]) -> Callable[[Callable[["Interpreter", N, State, Context], Value]],
-                                             Callable[["Interpreter", N, State, Context], Value]]:
-    """Register the handler of these expression node types."""
-    def register(handler: Callable[["Interpreter", N, State, Context], Value]
-                 ) -> Callable[["Interpreter", N, State, Context], Value]:
+def expression(*types: Type[ast.expr]) -> Callable[[E], E]:
+    """Register the handler of these expression node types: ``(interpreter, node, state, context)
+    -> value``."""
+    def register(handler: E) -> E:
         for t in types:
             _EXPRESSIONS[t] = handler
         return handler
     return register
 
 
-def statement(*types: Type[N]) -> Callable[[Callable[["Interpreter", N, List[State], Context], List[State]]],
-                                            Callable[["Interpreter", N, List[State], Context], List[State]]]:
-    """Register the handler of these statement node types (it runs every live path)."""
-    def register(handler: Callable[["Interpreter", N, List[State], Context], List[State]]
-                 ) -> Callable[["Interpreter", N, List[State], Context], List[State]]:
+def statement(*types: Type[ast.stmt]) -> Callable[[S], S]:
+    """Register the handler of these statement node types: ``(interpreter, node, live paths, context)
+    -> the paths after it``."""
+    def register(handler: S) -> S:
         for t in types:
             _STATEMENTS[t] = handler
         return handler
     return register
 
 
-def callee(*types: Type[V]) -> Callable[[Callable[["Interpreter", V, Arguments, "CallSite"], Value]],
-                                        Callable[["Interpreter", V, Arguments, "CallSite"], Value]]:
-    """Register what calling a value of these types does."""
-    def register(handler: Callable[["Interpreter", V, Arguments, "CallSite"], Value]
-                 ) -> Callable[["Interpreter", V, Arguments, "CallSite"], Value]:
+def callee(*types: Type[Value]) -> Callable[[C], C]:
+    """Register what calling a value of these types does: ``(interpreter, callee, arguments, call site)
+    -> value``."""
+    def register(handler: C) -> C:
         for t in types:
             _CALLEES[t] = handler
         return handler
@@ -76,7 +74,7 @@ def in_owner(node_of: Callable[[Any], Optional[ast.AST]]) -> Callable[[F], F]:
         def wrapper(it: "Interpreter", first: Any, *args: Any, **kwargs: Any) -> Any:
             node = node_of(first)
             owner = it.owners.get(id(node)) if node is not None else None
-            if owner is None or owner is it.index:
+            if node is None or owner is None or owner is it.index:
                 return fn(it, first, *args, **kwargs)
             with it.within(node):
                 return fn(it, first, *args, **kwargs)

@@ -196,7 +196,7 @@ def instantiate(it: Interpreter, cls: ast.ClassDef, arguments: Arguments, site: 
         return dataclass_instance(it, cls, arguments)
     if kind is None or ctx.depth >= MAX_DEPTH or id(cls) in it.in_progress:
         return LayerV(Opaque(anchor))
-    inner = ctx.inner(anchor=anchor, report_adds=False, owner=f"{cls.name}.", built_at=None)
+    inner = ctx.inner(anchor=anchor, report_adds=False, owner=f"{cls.name}.", keep_built_at=False)
     self_v = SelfV(cls, {}, [] if kind == "sequential" else None, closure=closure)
     init = find_method(it, cls, "__init__")
     it.in_progress.add(id(cls))

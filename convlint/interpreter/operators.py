@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Type
 
 from ..symbolic.dims import ZERO
 from ..symbolic.poly import Poly
@@ -123,7 +123,7 @@ def comparison(it: Interpreter, node: ast.Compare, st: State, ctx: Context) -> C
     return parts[0] if len(parts) == 1 else AndC(tuple(parts))
 
 
-def compare(it: Interpreter, op: type, left: Value, right: Value, left_node: ast.AST,
+def compare(it: Interpreter, op: Type[ast.cmpop], left: Value, right: Value, left_node: ast.AST,
             right_node: ast.AST, whole: ast.AST) -> Cond:
     """``left op right`` for one comparison operator (its ``ast`` class)."""
     if op is ast.Is or op is ast.IsNot:

@@ -56,9 +56,15 @@ class Context:
         """The same place, for evaluating a test or an iterable: adds found there are not judged."""
         return replace(self, report_adds=False, plain_call=False)
 
-    def inner(self, **changes: object) -> "Context":
-        """One level deeper (a helper's body, a module's ``__init__`` or ``forward``)."""
-        return replace(self, depth=self.depth + 1, plain_call=False, **changes)
+    def inner(self, anchor: Optional[ast.AST] = None, report_adds: Optional[bool] = None,
+              owner: Optional[str] = None, built_at: Optional[ast.AST] = None,
+              keep_built_at: bool = True) -> "Context":
+        """One level deeper (a helper's body, a module's ``__init__`` or ``forward``): what is not
+        given stays as it is (``built_at`` too, unless ``keep_built_at`` is false)."""
+        return Context(depth=self.depth + 1, anchor=self.anchor if anchor is None else anchor,
+                       report_adds=self.report_adds if report_adds is None else report_adds,
+                       owner=self.owner if owner is None else owner,
+                       built_at=built_at if built_at is not None or not keep_built_at else self.built_at)
 
 
 QUIET = Context(report_adds=False)

@@ -19,8 +19,8 @@ from .objects import ClassV, Def, DictV, FuncV, NamedLayersV, SelfV
 from .operators import BIN_OPS, binop, to_cond
 from .state import Context, State
 
-S = TypeVar("S", bound=ast.stmt)
 Small = Callable[[Interpreter, Any, State, Context], bool]  # False: the path ends in an exception
+H = TypeVar("H", bound=Small)
 _SMALL: Dict[type, Small] = {}
 
 _LEAVES_LOOP = (ast.Break, ast.Continue, ast.Return, ast.Yield, ast.YieldFrom)
@@ -30,11 +30,9 @@ _SELF_MUTATORS = {"setattr", "add_module", "register_module", "__setattr__", "ap
                   "update", "setdefault", "pop", "exec", "eval", "globals", "vars"}
 
 
-def small(*types: Type[S]) -> Callable[[Callable[[Interpreter, S, State, Context], bool]],
-                                         Callable[[Interpreter, S, State, Context], bool]]:
+def small(*types: Type[ast.stmt]) -> Callable[[H], H]:
     """Register how one path runs a statement without a body (False: the path ends in an exception)."""
-    def register(handler: Callable[[Interpreter, S, State, Context], bool]
-                 ) -> Callable[[Interpreter, S, State, Context], bool]:
+    def register(handler: H) -> H:
         for t in types:
             _SMALL[t] = handler
         return handler

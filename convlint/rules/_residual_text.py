@@ -1,7 +1,8 @@
 """Wording shared by the residual rules: how the two sides of an add are described."""
 from __future__ import annotations
 
-from typing import Sequence
+import ast
+from typing import Optional, Sequence
 
 from ..analysis.residual import ResidualShapes
 from ..symbolic.poly import Poly
@@ -22,7 +23,7 @@ def per_dim(values: Sequence[Poly]) -> str:
     return "(" + ", ".join(texts) + ")"
 
 
-def built_text(built_at) -> str:
+def built_text(built_at: Optional[ast.AST]) -> str:
     """Where the numbers came from, for what was judged in the forward of a module another built."""
     line = getattr(built_at, "lineno", None)
     return "" if line is None else f" (for the module built on line {line})"

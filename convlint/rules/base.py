@@ -21,8 +21,11 @@ class Replay(str, Enum):
     CHANNEL_USE = "channel-use"    # layer(prefix(x)) fails: the layer expects other channels or features
     BUILD = "build"                # building the layer fails (``refused_when_built`` says for which numbers)
 
-    __str__ = str.__str__
-    __format__ = str.__format__
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
 
 
 class Rule:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import ast
 
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Union
 
 from ..analysis import Analysis
 from ..diagnostics import Finding, Fix, Severity
 from ..analysis.residual import wrong_padding_convs
 from ..symbolic.dims import Relation
 from ..symbolic.poly import Poly
+from ..torchlib.layers import Conv
 from ._residual_text import per_dim, sides_text
 from .base import Replay, Rule
 
@@ -77,7 +78,7 @@ class PaddingShouldKeepSize(Rule):
 
 
 
-def _fix(conv, wanted: List[Poly]) -> Optional[Fix]:
+def _fix(conv: Conv, wanted: List[Poly]) -> Optional[Fix]:
     """``padding=1`` in place of the conv's padding argument, when the conv call is the one flagged."""
     if not conv.direct or conv.call is None or any(w.value is None for w in wanted):
         return None
@@ -90,8 +91,8 @@ def _fix(conv, wanted: List[Poly]) -> Optional[Fix]:
             return Fix(k, f"padding={text}")
     if len(call.args) > 4:
         return Fix(call.args[4], text)
-    arguments = [*call.args, *call.keywords]
+    arguments: List[Union[ast.expr, ast.keyword]] = [*call.args, *call.keywords]
     if not arguments:
         return None
-    last = max(arguments, key=lambda a: (a.end_lineno, a.end_col_offset))
+    last = max(arguments, key=lambda a: (a.end_lineno or 0, a.end_col_offset or 0))
     return Fix(last, f", padding={text}", insert_after=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..analysis import Analysis
-from ..diagnostics import Finding
+from ..diagnostics import Finding, Severity
 from ..symbolic.dims import Relation
 from ._residual_text import built_text, sides_text
 from .base import Replay, Rule
@@ -63,4 +63,4 @@ class ShortcutNeedsStride(Rule):
                 message = (f"branch and shortcut sizes differ for some input sizes{example}: {sides_text(shapes)}"
                            f"{built_text(shapes.add.built_at)}")
 
-                yield Finding(self.code, message, shapes.add.node, "warning", subject=shapes)
+                yield Finding(self.code, message, shapes.add.node, Severity.WARNING, subject=shapes)

@@ -51,4 +51,4 @@ class SamePaddingWithStride(Rule):
 
 
     def refused_when_built(self, a: Mapping[str, Any]) -> bool:
-        return a["padding"] == "same" and max(a["stride"]) > 1
+        return bool(a["padding"] == "same" and max(a["stride"]) > 1)

@@ -4,6 +4,7 @@ from typing import Iterable, List, Optional, Tuple
 
 from ..analysis import Analysis
 from ..diagnostics import Finding, Severity
+from ..symbolic.poly import number
 from ..torchlib.events import WindowApplied
 from ._residual_text import built_text, per_dim
 from .base import Rule
@@ -61,8 +62,10 @@ class StridedWindowDropsInput(Rule):
         names = _DIM_NAMES.get(len(windows), tuple(f"dim {i}" for i in range(len(windows))))
         dropped: List[Tuple[str, int, str]] = []  # (dim name, rows left unread, how that follows)
         for name, n, w in zip(names, applied.sizes, windows):
-            k, s, p, d = (x.value for x in w.params())
-            if n is None or None in (k, s, p, d) or w.ceil or s <= 1:
+            if n is None or w.ceil or any(x.value is None for x in w.params()):
+                continue
+            k, s, p, d = (number(x) for x in w.params())
+            if s <= 1:
                 continue
             span = n + 2 * p - d * (k - 1) - 1
             # past the last window lie `span % s` rows of the padded input; the last `p` are padding

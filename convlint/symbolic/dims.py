@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .poly import Facts, Poly, lower_bound, prove_nonzero
+from .poly import Facts, Poly, lower_bound, number, prove_nonzero
 
 ONE = Poly.const(1)
 ZERO = Poly.const(0)
@@ -52,7 +52,7 @@ class Window:
         return (self.k, self.s, self.p, self.d)
 
     def apply(self, n: int) -> Optional[int]:
-        k, s, p, d = (x.value for x in self.params())
+        k, s, p, d = (number(x) for x in self.params())
         span = n + 2 * p - d * (k - 1) - 1
         if span < 0 or s <= 0:
             return None
@@ -93,7 +93,7 @@ class Pad:
         return (self.total,)
 
     def apply(self, n: int) -> Optional[int]:
-        return n + self.total.value
+        return n + number(self.total)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class Scale:
         return (self.factor,)
 
     def apply(self, n: int) -> Optional[int]:
-        return n * self.factor.value
+        return n * number(self.factor)
 
 
 SizeOp = Union[Window, Resize, Pad, Scale]
@@ -218,7 +218,7 @@ def _failing_input(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp]) -> Optional
 def _compare_symbolic_strides(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp], facts: Facts) -> DimComparison:
     """Strides known only by a bound (``stride != 1`` on this path): a larger stride only shrinks a
     size further, so sides that differ from the least stride up differ for every stride."""
-    atoms = set()
+    atoms: Set[str] = set()
     for op in list(ops_a) + list(ops_b):
         for p in op.params():
             atoms |= p.atoms()
@@ -226,11 +226,14 @@ def _compare_symbolic_strides(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp], 
                 return DimComparison(Relation.UNKNOWN)
     if not atoms or len(atoms) > 2:
         return DimComparison(Relation.UNKNOWN)
-    least = {a: atom_lower_bound(a, facts) for a in atoms}
-    if any(v is None for v in least.values()):
-        return DimComparison(Relation.UNKNOWN)
+    least: Dict[str, int] = {}
+    for a in atoms:
+        bound = atom_lower_bound(a, facts)
+        if bound is None:
+            return DimComparison(Relation.UNKNOWN)
+        least[a] = bound
     for extra in range(4):
-        subst = {a: Poly.const(v + extra) for a, v in least.items()}  # type: ignore[operator]
+        subst = {a: Poly.const(v + extra) for a, v in least.items()}
         concrete_a = [_substituted(op, subst) for op in ops_a]
         concrete_b = [_substituted(op, subst) for op in ops_b]
         if _compare_by_sampling(concrete_a, concrete_b).relation is not Relation.DIFFER:
@@ -238,7 +241,7 @@ def _compare_symbolic_strides(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp], 
     return DimComparison(Relation.DIFFER)
 
 
-def _substituted(op: SizeOp, subst) -> SizeOp:
+def _substituted(op: SizeOp, subst: Mapping[str, Poly]) -> SizeOp:
     return op.resolved(Facts(subst=dict(subst)))
 
 
@@ -293,7 +296,7 @@ def _total_stride(ops: Sequence[SizeOp]) -> int:
     total = 1
     for op in ops:
         if isinstance(op, Window):
-            total *= max(op.s.value, 1)
+            total *= max(number(op.s), 1)
     return total
 
 

@@ -236,6 +236,14 @@ class Facts:
             self.mark_positive(value)
 
 
+def number(p: Poly) -> int:
+    """The value of a polynomial the caller knows to be a number."""
+    value = p.value
+    if value is None:
+        raise TypeError(f"{p} is not a number")
+    return value
+
+
 def lower_bound(p: Poly, facts: Facts) -> Optional[int]:
     """A lower bound of ``p`` valid for every value consistent with ``facts``, if one is easy."""
     p = facts.resolve(p)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Callable, Dict, FrozenSet, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from ..source.prefilter import Prefilter
 from ..stubs import STUB_IMPORT
@@ -84,7 +84,7 @@ def as_bool(value: Optional[Value]) -> Optional[bool]:
 def optional_tuple(value: Optional[Value], n: int) -> Optional[Tuple[Optional[Poly], ...]]:
     """Adaptive pool sizes: an int, or a tuple whose items may be None (keep that dim)."""
     if isinstance(value, TupleV) and len(value.items) == n:
-        out = []
+        out: List[Optional[Poly]] = []
         for v in value.items:
             if v is NONE:
                 out.append(None)
@@ -118,7 +118,7 @@ def _conv(name: str, n: int, arg: Binder, site: BuildSite) -> Layer:
     raw_padding = arg("padding", 4, IntV(ZERO))
     padding: Padding
     if isinstance(raw_padding, StrV):
-        padding = {"same": "same", "valid": (ZERO,) * n}.get(raw_padding.text)
+        padding = "same" if raw_padding.text == "same" else (ZERO,) * n if raw_padding.text == "valid" else None
     else:
         padding = as_tuple(raw_padding, n)
     for p in (in_ch, out_ch, groups, *(kernel or ()), *(stride or ()), *(dilation or ())):
