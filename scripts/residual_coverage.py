@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from convlint.analysis import analyse  # noqa: E402
 from convlint.source.decoding import decode  # noqa: E402
 from convlint.app.project import Project  # noqa: E402
+from convlint.torchlib.events import ResidualAdd  # noqa: E402
 
 
 def find_adds(tree: ast.AST) -> list:
@@ -114,7 +115,7 @@ def classify(path: str, project=None):
         return []
     analysis = analyse(module, source, None, project, path)
     status = {}
-    for event in analysis.residual_adds:
+    for event in analysis.of(ResidualAdd):
         a, b = event.left, event.right
         if a.channels is None or b.channels is None:
             verdict = "channels unknown"

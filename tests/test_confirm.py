@@ -14,7 +14,7 @@ import convlint.app.engine as engine
 import convlint.rules as rules_mod
 from conftest import ROOT
 from convlint.diagnostics import Finding
-from convlint.confirm.reproduce import program
+from convlint.confirm.program import program
 from convlint.rules.base import Replay, Rule
 
 torch = pytest.importorskip("torch")  # installed by .ci/run as torch==2.13.0

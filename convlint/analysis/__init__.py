@@ -10,7 +10,7 @@ from typing import DefaultDict, List, Optional, Protocol, Sequence, Tuple, Type,
 from ..interpreter import FileIndex, Interpreter, analyse_class, analyse_function, analyse_statements
 from ..interpreter.files import ModuleSet
 from ..source.module_names import module_name as package_module_name
-from ..torchlib.events import ChannelUse, ConvBuilt, Event, ResidualAdd, WindowApplied
+from ..torchlib.events import Event, ResidualAdd
 from .residual import ResidualShapes, examine
 
 E = TypeVar("E", bound=Event)
@@ -40,22 +40,6 @@ class Analysis:
         """The events of one class, in the order they were found."""
         return self._events[kind]  # type: ignore[return-value]  # (filled by class in ``emit``)
 
-    @property
-    def residual_adds(self) -> List[ResidualAdd]:
-        return self.of(ResidualAdd)
-
-    @property
-    def channel_uses(self) -> List[ChannelUse]:
-        return self.of(ChannelUse)
-
-    @property
-    def convs(self) -> List[ConvBuilt]:
-        return self.of(ConvBuilt)
-
-    @property
-    def windows(self) -> List[WindowApplied]:
-        return self.of(WindowApplied)
-
 
 def analyse(module: ast.Module, source: str, input_size: Optional[Sequence[int]] = None,
             project: Optional[ProjectFiles] = None, path: Optional[str] = None) -> Analysis:
@@ -78,7 +62,7 @@ def analyse(module: ast.Module, source: str, input_size: Optional[Sequence[int]]
     for fn in index.functions:
         analyse_function(interpreter, fn)
     analyse_statements(interpreter, index.statements)
-    for add in result.residual_adds:
+    for add in result.of(ResidualAdd):
         shapes = examine(add)
         if shapes is not None:
             result.residuals.append(shapes)

@@ -8,11 +8,11 @@ import os
 import sys
 import multiprocessing
 from dataclasses import replace
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from .. import config as config_mod
-from ..confirm.reproduce import program
+from ..confirm.program import program
 from ..confirm.runner import DEFAULT_TIMEOUT, Confirmer, torch_available
 from ..diagnostics import Diagnostic
 from ..rules import ALL_RULES, RULES
@@ -105,51 +105,22 @@ def _codes(text: Optional[str]) -> Optional[List[str]]:
 def cmd_check(args: argparse.Namespace) -> int:
     if args.debug:
         os.environ["CONVLINT_DEBUG"] = "1"  # read where internal errors are caught, workers included
-    known = list(RULES)
-    config_path = args.config or config_mod.find_pyproject(
-        os.path.dirname(os.path.abspath(args.stdin_filename)) if args.stdin_filename else os.getcwd())
-    if args.config and not os.path.isfile(args.config):
-        raise config_mod.ConfigError(f"{args.config}: no such file")
-    config = config_mod.load(config_path, known)
-    select = _codes(args.select) or config.select
-    ignore = (_codes(args.ignore) or []) + config.ignore
-    for code in select + ignore:
-        config_mod.check_code(code, known, "--select/--ignore")
-    selection = Selection(tuple(select), tuple(ignore))
-    request = CheckRequest(selection, tuple(config.input_size) if config.input_size else None)
-
-    diagnostics: List[Diagnostic] = []
-    failed = False
+    config = _config(args)
+    request = _request(args, config)
     confirming = not args.no_confirm and config.confirm
-    if confirming and not torch_available():
-        confirming = False
-        notes_without_torch = True
-    else:
-        notes_without_torch = False
-    confirmer = Confirmer() if confirming else None
+    without_torch = confirming and not torch_available()
+    confirmer = Confirmer() if confirming and not without_torch else None
     if args.paths == ["-"]:
-        data = sys.stdin.buffer.read()
-        diagnostics = check_bytes(data, args.stdin_filename or "-", request)
+        diagnostics = check_bytes(sys.stdin.buffer.read(), args.stdin_filename or "-", request)
+        failed = False
     else:
-        files: List[str] = []
-        for path in args.paths:
-            if path == "-":
-                print("convlint: '-' (stdin) cannot be mixed with other paths", file=sys.stderr)
-                return EXIT_ERROR
-            if not os.path.lexists(path):
-                print(f"convlint: {path}: no such file or directory", file=sys.stderr)
-                failed = True
-                continue
-            files.extend(discover(path, config.exclude))
-        diagnostics = []
-        cache = None if args.no_cache or os.environ.get("CONVLINT_NO_CACHE") else ResultCache.for_run(
-            [selection, config.input_size], [os.path.abspath(f) for f in files] if len(files) > 1 else [])
-        for found in iter_files(files, request, args.jobs, cache):
-            diagnostics.extend(found)
-            if confirmer is not None and any(d.repro is not None for d in found):
-                confirmer.start()
+        if "-" in args.paths:
+            print("convlint: '-' (stdin) cannot be mixed with other paths", file=sys.stderr)
+            return EXIT_ERROR
+        files, failed = _files(args.paths, config.exclude)
+        diagnostics = _check_files(files, request, args, config, confirmer)
     diagnostics.sort(key=Diagnostic.sort_key)
-    if notes_without_torch and any(d.repro is not None for d in diagnostics):
+    if without_torch and any(d.repro is not None for d in diagnostics):
         print("convlint: torch is not installed; findings are not confirmed (pip install 'convlint[torch]')",
               file=sys.stderr)
     if confirmer is not None:
@@ -158,16 +129,65 @@ def cmd_check(args: argparse.Namespace) -> int:
         for d in diagnostics:
             if d.repro is not None:
                 print(f"# {d.path}:{d.line}:{d.column}: {d.code} reproducer\n{program(d.repro)}", file=sys.stderr)
-
-    rules_meta = {r.code: {"name": r.name, "summary": r.summary, "doc": r.documentation(),
-                           "severity": r.severity} for r in ALL_RULES}
-    REPORTERS[args.format](diagnostics, sys.stdout, rules_meta)
-    sys.stdout.flush()
+    _report(diagnostics, args.format)
     if failed or any(d.code == "CVL001" and d.message.startswith(INTERNAL_ERROR) for d in diagnostics):
         return EXIT_ERROR
     if diagnostics and not args.exit_zero:
         return EXIT_FOUND
     return EXIT_CLEAN
+
+
+def _config(args: argparse.Namespace) -> config_mod.Config:
+    """``--config``, else the nearest pyproject.toml above the checked source (or the folder run in)."""
+    config_path = args.config or config_mod.find_pyproject(
+        os.path.dirname(os.path.abspath(args.stdin_filename)) if args.stdin_filename else os.getcwd())
+    if args.config and not os.path.isfile(args.config):
+        raise config_mod.ConfigError(f"{args.config}: no such file")
+    return config_mod.load(config_path, list(RULES))
+
+
+def _request(args: argparse.Namespace, config: config_mod.Config) -> CheckRequest:
+    """What is reported (``--select``/``--ignore`` over the config's) and the models' input size."""
+    select = _codes(args.select) or config.select
+    ignore = (_codes(args.ignore) or []) + config.ignore
+    for code in select + ignore:
+        config_mod.check_code(code, list(RULES), "--select/--ignore")
+    return CheckRequest(Selection(tuple(select), tuple(ignore)),
+                        tuple(config.input_size) if config.input_size else None)
+
+
+def _files(paths: Sequence[str], exclude: Sequence[str]) -> Tuple[List[str], bool]:
+    """The Python files under ``paths``; ``failed`` when a path does not exist."""
+    files: List[str] = []
+    failed = False
+    for path in paths:
+        if not os.path.lexists(path):
+            print(f"convlint: {path}: no such file or directory", file=sys.stderr)
+            failed = True
+            continue
+        files.extend(discover(path, exclude))
+    return files, failed
+
+
+def _check_files(files: List[str], request: CheckRequest, args: argparse.Namespace, config: config_mod.Config,
+                 confirmer: Optional[Confirmer]) -> List[Diagnostic]:
+    """Every file's diagnostics; the torch child starts at the first finding it may confirm, so that
+    its import overlaps the rest of the run."""
+    cache = None if args.no_cache or os.environ.get("CONVLINT_NO_CACHE") else ResultCache.for_run(
+        [request.selection, config.input_size], [os.path.abspath(f) for f in files] if len(files) > 1 else [])
+    diagnostics: List[Diagnostic] = []
+    for found in iter_files(files, request, args.jobs, cache):
+        diagnostics.extend(found)
+        if confirmer is not None and any(d.repro is not None for d in found):
+            confirmer.start()
+    return diagnostics
+
+
+def _report(diagnostics: List[Diagnostic], format: str) -> None:
+    rules_meta = {r.code: {"name": r.name, "summary": r.summary, "doc": r.documentation(),
+                           "severity": r.severity} for r in ALL_RULES}
+    REPORTERS[format](diagnostics, sys.stdout, rules_meta)
+    sys.stdout.flush()
 
 
 def run_confirmation(diagnostics: List[Diagnostic], args: argparse.Namespace,

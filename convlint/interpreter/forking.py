@@ -35,7 +35,9 @@ def split_on_call(it: Interpreter, stmt: ast.stmt, states: List[State], ctx: Con
 
 
 def split_one_call(it: Interpreter, call: ast.Call, states: List[State], ctx: Context, helpers: bool) -> List[State]:
-    out = []
+    """Run ``call`` on each path ahead of its statement (a module call, or with ``helpers`` a
+    module-level helper call) and fork the path on its distinct results."""
+    out: List[State] = []
     for st in states:
         func = it.eval(call.func, st, ctx)
         module = func.layer if isinstance(func, LayerV) and isinstance(func.layer, Composite) else None
@@ -45,50 +47,72 @@ def split_one_call(it: Interpreter, call: ast.Call, states: List[State], ctx: Co
             continue
         arguments = call_arguments(it, call, st, ctx)
         args = arguments.positional
-        site = CallSite(call, st, ctx)
-        x: Optional[TensorV] = None
         if module is not None:
             # `x = self.block(x)`: a module whose variants give different results forks the caller
-            if arguments.starred or not args or not isinstance(args[0], TensorV):
+            x = args[0] if args and isinstance(args[0], TensorV) else None
+            if arguments.starred or x is None:
                 out.append(st)
                 continue
-            x = args[0]
             ends = composite_ends(it, module, x, st, ctx, args[1:], arguments.keywords)
-        else:
-            ends = None if arguments.starred or helper is None else function_ends(it, helper, arguments, site)
-        ends = [e for e in ends or () if not e.facts.infeasible]
-        results = [NONE if e.returned is None else e.returned for e in ends]
-        if module is not None and x is not None:
-            results = [module_output(module, x, r) for r in results]
-        if len(ends) <= 1 or all(r == results[0] for r in results):
-            st.call_results[id(call)] = composite_result(module, x, st, ends) \
-                if module is not None and x is not None else merge_into(st, ends)
-            out.append(st)
-            continue
-        # one path per distinct known result (with the facts of a helper path that gives it); the
-        # unknown results share one path; too many results are not worth the paths
-        distinct: List[Tuple[Value, State]] = []
-        for end, result in zip(ends, results):
-            if result is not UNKNOWN and not any(r == result for r, _ in distinct):
-                distinct.append((result, end))
-        if len(distinct) > (1 if module is not None else MAX_SPLIT):
-            # a module's variants that give different known results stay merged: which one the
-            # caller built may be fixed by conditions convlint cannot read (`assert
-            # self.pool.feat_mult() == 1`); only an unknown variant gets a path of its own
-            st.call_results[id(call)] = composite_result(module, x, st, ends) \
-                if module is not None and x is not None else UNKNOWN
-            out.append(st)
-            continue
-        for result, end in distinct:
-            path = st.fork()
-            path.facts = end.facts.copy()
-            if module is None:  # a module's own conditions are about its own variables, not the caller's
-                path.truths = {**path.truths, **end.truths}
-            path.call_results[id(call)] = result
-            out.append(path)
-        if any(r is UNKNOWN for r in results):
-            st.call_results[id(call)] = UNKNOWN
-            out.append(st)
+            out.extend(_fork_on_module(module, x, call, st, ends))
+        elif helper is not None:
+            ends = None if arguments.starred else function_ends(it, helper, arguments, CallSite(call, st, ctx))
+            out.extend(_fork_on_helper(call, st, ends))
+    return out
+
+
+def _fork_on_module(module: Composite, x: TensorV, call: ast.Call, st: State,
+                    ends: Optional[List[State]]) -> List[State]:
+    """A module's variants that give different known results stay merged: which one the caller built
+    may be fixed by conditions convlint cannot read (``assert self.pool.feat_mult() == 1``); only an
+    unknown variant gets a path of its own (a module's own conditions are about its own variables)."""
+    live = [e for e in ends or () if not e.facts.infeasible]
+    results = [module_output(module, x, NONE if e.returned is None else e.returned) for e in live]
+    distinct = _distinct(live, results)
+    if len(live) <= 1 or all(r == results[0] for r in results) or len(distinct) > 1:
+        st.call_results[id(call)] = composite_result(module, x, st, live)
+        return [st]
+    return _forks(call, st, distinct, results, share_truths=False)
+
+
+def _fork_on_helper(call: ast.Call, st: State, ends: Optional[List[State]]) -> List[State]:
+    """``self.aa = create_aa(aa_layer, ...)``: one path per distinct known result of the helper, with
+    the facts of a helper path that gives it; too many results are not worth the paths."""
+    live = [e for e in ends or () if not e.facts.infeasible]
+    results = [NONE if e.returned is None else e.returned for e in live]
+    if len(live) <= 1 or all(r == results[0] for r in results):
+        st.call_results[id(call)] = merge_into(st, live)
+        return [st]
+    distinct = _distinct(live, results)
+    if len(distinct) > MAX_SPLIT:
+        st.call_results[id(call)] = UNKNOWN
+        return [st]
+    return _forks(call, st, distinct, results, share_truths=True)
+
+
+def _distinct(ends: List[State], results: List[Value]) -> List[Tuple[Value, State]]:
+    """Each distinct known result, with the first end that gives it."""
+    distinct: List[Tuple[Value, State]] = []
+    for end, result in zip(ends, results):
+        if result is not UNKNOWN and not any(r == result for r, _ in distinct):
+            distinct.append((result, end))
+    return distinct
+
+
+def _forks(call: ast.Call, st: State, distinct: List[Tuple[Value, State]], results: List[Value],
+           share_truths: bool) -> List[State]:
+    """One path per distinct result; the unknown results share the caller's own path."""
+    out = []
+    for result, end in distinct:
+        path = st.fork()
+        path.facts = end.facts.copy()
+        if share_truths:
+            path.truths = {**path.truths, **end.truths}
+        path.call_results[id(call)] = result
+        out.append(path)
+    if any(r is UNKNOWN for r in results):
+        st.call_results[id(call)] = UNKNOWN
+        out.append(st)
     return out
 
 

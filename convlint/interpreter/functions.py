@@ -3,7 +3,7 @@ a nested function sees of its enclosing one."""
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Set, Union
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 from ..torchlib.values import NONE, UNKNOWN, ParamV, RefV, TupleV, Value
 from .classes import is_layer_class
@@ -126,58 +126,66 @@ def assignment_counts(fn: Def) -> Dict[str, int]:
     known = getattr(fn, "_convlint_assignments", None)
     if isinstance(known, dict):
         return known
-    counts: Dict[str, int] = {}
-    outside: Set[str] = set()
-
-    def bind_name(target: Union[ast.expr, str], times: int = 1) -> None:
-        for name in ((target,) if isinstance(target, str) else targets_of(target)):
-            if isinstance(name, str):
-                counts[name] = counts.get(name, 0) + times
-            elif isinstance(name, ast.Name):
-                counts[name.id] = counts.get(name.id, 0) + times
-
-    def visit(node: ast.AST, loop: int) -> None:
-        times = 2 if loop else 1
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bind_name(node.name, times)
-            return  # its body is its own scope
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            return
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                bind_name(t, times)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            bind_name(node.target, times)
-        elif isinstance(node, ast.AugAssign):
-            bind_name(node.target, 2)
-        elif isinstance(node, ast.NamedExpr):
-            bind_name(node.target, times)
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
-            if not isinstance(node, ast.While):
-                bind_name(node.target, 2)
-            loop += 1
-        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-            bind_name(node.optional_vars, times)
-        elif isinstance(node, ast.ExceptHandler) and node.name is not None:
-            bind_name(node.name, times)
-        elif isinstance(node, ast.alias):
-            bind_name(node.asname or node.name.split(".")[0], times)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            outside.update(node.names)
-        for child in ast.iter_child_nodes(node):
-            visit(child, loop)
-
+    bindings = _Bindings()
     sig = signature(fn)
-    for p in (*sig.positional, *sig.keyword_only):
-        bind_name(p.name)
-    for star in (sig.star, sig.star_star):
-        if star is not None:
-            bind_name(star)
+    for name in (*(p.name for p in (*sig.positional, *sig.keyword_only)), sig.star, sig.star_star):
+        if name is not None:
+            bindings.bind(name, 1)
     for stmt in fn.body:
-        visit(stmt, 0)
-    result = {name: n for name, n in counts.items() if name not in outside}
+        bindings.visit_in(stmt, 0)
+    result = {name: n for name, n in bindings.counts.items() if name not in bindings.outside}
     setattr(fn, "_convlint_assignments", result)
     return result
+
+
+class _Bindings:
+    """The names a function body binds, counted (see ``assignment_counts``)."""
+
+    _OWN_SCOPE = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+    def __init__(self) -> None:
+        self.counts: Dict[str, int] = {}
+        self.outside: Set[str] = set()  # global / nonlocal names
+
+    def bind(self, target: Union[ast.expr, str], times: int) -> None:
+        for name in ((target,) if isinstance(target, str) else targets_of(target)):
+            if isinstance(name, str):
+                self.counts[name] = self.counts.get(name, 0) + times
+            elif isinstance(name, ast.Name):
+                self.counts[name.id] = self.counts.get(name.id, 0) + times
+
+    def visit_in(self, node: ast.AST, loop: int) -> None:
+        """Count what ``node`` binds, inside ``loop`` nested loops (a binding in a loop counts twice)."""
+        times = 2 if loop else 1
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self.bind(node.name, times)
+            return  # its body is its own scope
+        if isinstance(node, self._OWN_SCOPE):
+            return
+        for target, count in self._targets(node, times):
+            self.bind(target, count)
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            loop += 1
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            self.outside.update(node.names)
+        for child in ast.iter_child_nodes(node):
+            self.visit_in(child, loop)
+
+    @staticmethod
+    def _targets(node: ast.AST, times: int) -> List[Tuple[Union[ast.expr, str], int]]:
+        if isinstance(node, ast.Assign):
+            return [(t, times) for t in node.targets]
+        if isinstance(node, (ast.AnnAssign, ast.NamedExpr)):
+            return [(node.target, times)] if not isinstance(node, ast.AnnAssign) or node.value is not None else []
+        if isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
+            return [(node.target, 2)]
+        if isinstance(node, ast.withitem) and node.optional_vars is not None:
+            return [(node.optional_vars, times)]
+        if isinstance(node, ast.ExceptHandler) and node.name is not None:
+            return [(node.name, times)]
+        if isinstance(node, ast.alias):
+            return [(node.asname or node.name.split(".")[0], times)]
+        return []
 
 
 def targets_of(node: ast.expr) -> List[ast.expr]:
