@@ -3,22 +3,17 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, Dict, Optional, Tuple
 
+from .enums import StrEnum
 
-class Severity(str, Enum):
+
+class Severity(StrEnum):
     """A diagnostic's severity (a string: it is written as it is in every output format)."""
 
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
-
-    def __str__(self) -> str:
-        return str.__str__(self)
-
-    def __format__(self, spec: str) -> str:
-        return str.__format__(self, spec)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,11 @@ LAYERS = [  # (layer, the module-name prefixes in it), from the bottom
 ]
 STUB_MODELS = {"convlint.stubs.timm_layers", "convlint.stubs.torchvision_ops_misc"}  # data read as source
 OPTIONAL = ("torch", "libcst", "pygls", "rich")  # imported only where their subcommand starts
-FUNCTION_LEVEL_ALLOWED = {("convlint.confirm.child", "torch")}
+FUNCTION_LEVEL_ALLOWED = {
+    ("convlint.confirm.child", "torch"),
+    # measured: importing the process pool costs an editor's one-file check (0.18 s) 11 ms
+    ("convlint.app.cli", "multiprocessing"),
+}
 
 
 def modules() -> Dict[str, Path]:
@@ -133,7 +137,7 @@ def test_no_import_cycle() -> None:
     assert cycles(graph()) == []
 
 
-def test_no_function_level_imports_but_torch_in_the_child() -> None:
+def test_no_function_level_imports_but_the_allowed_ones() -> None:
     known = modules()
     found = [(name, target) for name, path in known.items() for _, target, inner in _imports(name, path, set(known))
              if inner and (name, target.split(".")[0]) not in FUNCTION_LEVEL_ALLOWED]

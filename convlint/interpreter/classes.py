@@ -4,8 +4,9 @@ from __future__ import annotations
 import ast
 from typing import List, Optional, Tuple
 
+from ..source.module_names import dotted
 from ..torchlib.values import UNKNOWN, RefV, Value
-from .files import DEFS, dotted
+from .files import DEFS
 from .machine import Interpreter, in_owner
 from .objects import ClassV, Def, FuncV
 

@@ -5,6 +5,7 @@ import ast
 from typing import Dict, List, Optional, Sequence, Union
 
 from ..symbolic.poly import Poly
+from ..source.module_names import dotted
 from ..torchlib.catalogue import as_poly
 from ..torchlib.layers import ModuleList, Sequential
 from ..torchlib.ops import tensor_size
@@ -15,7 +16,7 @@ from ..torchlib.values import (
 from .assignment import assign, index_of
 from .classes import class_attribute
 from .conditions import decide
-from .files import canonical, dotted
+from .files import canonical
 from .limits import MAX_UNROLL
 from .machine import Interpreter, expression
 from .objects import (

@@ -38,15 +38,6 @@ def canonical(qualname: str) -> str:
     return qualname
 
 
-def dotted(node: ast.expr) -> Optional[str]:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = dotted(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None
-
-
 class Param(NamedTuple):
     name: str
     default: Optional[ast.expr]

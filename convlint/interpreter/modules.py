@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..symbolic.dims import Dim
 from ..symbolic.poly import Facts, Poly
+from ..source.module_names import dotted
 from ..torchlib.catalogue import build_layer
 from ..torchlib.events import ChannelUse, ConvBuilt, WindowApplied
 from ..torchlib.layers import Conv, ModuleList, Opaque, Pool, Sequential, dim_size
@@ -15,7 +16,6 @@ from ..torchlib.values import (
     CHANNEL_PREFIX, NONE, UNKNOWN, Flow, Layer, LayerV, StepKind, StrV, TensorV, TupleV, Value,
 )
 from .classes import class_kind, find_method, is_dataclass, same_file_bases, torch_layer_base
-from .files import dotted
 from .functions import call_function, run_function
 from .limits import MAX_DEPTH
 from .machine import CallSite, Interpreter, in_owner

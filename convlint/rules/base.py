@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import inspect
-from enum import Enum
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Optional, Set
+
+from ..enums import StrEnum
 
 from ..analysis import Analysis
 from ..diagnostics import Finding, Severity
 from ..torchlib.events import ConvBuilt
 
 
-class Replay(str, Enum):
+class Replay(StrEnum):
     """How torch reproduces a rule's findings (``convlint.confirm`` builds the program from the
     finding's subject)."""
 
@@ -20,12 +21,6 @@ class Replay(str, Enum):
     ADD_ANY = "add"                # branch(t) + shortcut(t), replayed with any values the facts allow
     CHANNEL_USE = "channel-use"    # layer(prefix(x)) fails: the layer expects other channels or features
     BUILD = "build"                # building the layer fails (``refused_when_built`` says for which numbers)
-
-    def __str__(self) -> str:
-        return str.__str__(self)
-
-    def __format__(self, spec: str) -> str:
-        return str.__format__(self, spec)
 
 
 class Rule:

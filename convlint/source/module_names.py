@@ -1,6 +1,7 @@
 """Module names of files: where ``from ..layers import x`` written in a file leads."""
 from __future__ import annotations
 
+import ast
 import os
 from typing import Optional, Tuple
 
@@ -50,3 +51,14 @@ def package_folder_module(path: Optional[str], level: int, target: Optional[str]
         folder = os.path.dirname(folder)
     package = os.path.basename(folder)
     return f"{package}.{target}" if package.isidentifier() else None
+
+
+def dotted(node: ast.expr) -> Optional[str]:
+    """``torch.nn.Conv2d`` for the expression ``torch.nn.Conv2d`` (None for anything but names and
+    attributes)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None

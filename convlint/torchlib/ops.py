@@ -11,6 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+from ..source.module_names import dotted
 from ..symbolic.dims import ONE, ZERO, Dim, Resize
 from ..symbolic.poly import Poly
 from .catalogue import adaptive_pool, as_bool, as_poly, pool
@@ -255,19 +256,10 @@ def new_tensor(args: Sequence[Value], kwargs: Mapping[str, Value], node: ast.Cal
     known = [p.value for p in numbers if p is not None and p.value is not None and p.value >= 1]
     if not 3 <= len(numbers) <= 5 or len(known) != len(numbers):
         return UNKNOWN
-    root = f"{_dotted(node.func)}@{node.lineno}:{node.col_offset}"
+    root = f"{dotted(node.func)}@{node.lineno}:{node.col_offset}"
     spatial = known[2:]
     n = len(spatial)
     channels = Poly.atom(f"{CHANNEL_PREFIX}{root}]")
     flow.facts.add_equal(channels, Poly.const(known[1]))  # (as an input-size gives them)
     return TensorV(root, channels, tuple(Dim(f"{root}#{n - i}") for i in range(n)),
                    known_sizes=tuple((f"{root}#{k}", spatial[-k]) for k in range(1, n + 1)))
-
-
-def _dotted(node: ast.expr) -> Optional[str]:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None

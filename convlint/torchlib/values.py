@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any, ClassVar, Optional, Tuple
+
+from ..enums import StrEnum
 
 from ..symbolic.dims import Dim
 from ..symbolic.poly import Facts, Poly
@@ -136,7 +137,7 @@ class NotC(Cond):
 CHANNEL_PREFIX = "C["  # channel symbols of input tensors (``C[x]``): learned from the first layer using them
 
 
-class StepKind(str, Enum):
+class StepKind(StrEnum):
     """What a step did to a tensor (a string, so that ``kind == "conv"`` reads as it did)."""
 
     CONV = "conv"
@@ -150,12 +151,6 @@ class StepKind(str, Enum):
     SEQUENTIAL = "sequential"
     PERMUTE = "permute"
     OTHER = "other"        # a change convlint does not model
-
-    def __str__(self) -> str:
-        return str.__str__(self)
-
-    def __format__(self, spec: str) -> str:
-        return str.__format__(self, spec)
 
 
 @dataclass(frozen=True)
