@@ -50,7 +50,7 @@ class Diagnostic:
     confirmed: Optional[bool] = None
     evidence: Optional[str] = None
     fix: Optional[Dict[str, Any]] = None
-    repro: Optional[Dict[str, Any]] = None  # how torch reproduces it (convlint.reproduce)
+    repro: Optional[Dict[str, Any]] = None  # how torch reproduces it (convlint.confirm.reproduce)
 
     def sort_key(self) -> Tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)

@@ -83,8 +83,8 @@ def in_owner(node_of: Callable[[Any], Optional[ast.AST]]) -> Callable[[F], F]:
 
 
 class CallSite:
-    """A call being run on one path: its node, the path, the context (``sites`` gives it its tensor-op
-    services)."""
+    """A call being run on one path: its node, the path, the context (``operators.OpCall`` gives it
+    the services tensor ops need)."""
 
     def __init__(self, node: ast.Call, st: State, ctx: Context):
         self.node, self.st, self.ctx = node, st, ctx
