@@ -202,8 +202,10 @@ def _span(node: ast.AST, lines: Sequence[str]) -> Optional[Tuple[int, int, int, 
     if line is None or not 0 < line <= len(lines):
         return None
     column: int = getattr(node, "col_offset", 0)
-    end_line: int = getattr(node, "end_lineno", None) or line
-    end: int = getattr(node, "end_col_offset", None) or column
+    end_line: Optional[int] = getattr(node, "end_lineno", None)
+    end_line = line if end_line is None else end_line
+    end: Optional[int] = getattr(node, "end_col_offset", None)
+    end = column if end is None else end
     return (line, _characters(lines[line - 1], column) + 1,
             end_line, _characters(lines[end_line - 1], end) + 1 if end_line <= len(lines) else end + 1)
 

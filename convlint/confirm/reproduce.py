@@ -21,7 +21,6 @@ from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
 
 Env = Dict[str, int]
 Layer = Tuple[str, Dict[str, Any]]  # a torch class name with concrete arguments
-Layers = List[Layer]
 Spec = Dict[str, Any]  # a reproducer: plain data (JSON) the confirmation child runs
 CANDIDATES = (4, 8, 2, 3, 16, 6, 1, 5)
 SIZES = (16, 32, 64, 128, 224)

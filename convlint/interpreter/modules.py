@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..symbolic.dims import Dim
 from ..symbolic.poly import Facts, Poly
 from ..source.module_names import dotted
-from ..torchlib.catalogue import build_layer
+from ..torchlib.catalogue import CONTAINERS, build_layer
 from ..torchlib.events import ChannelUse, ConvBuilt, WindowApplied
 from ..torchlib.layers import Conv, ModuleList, Opaque, Pool, Sequential, dim_size
 from ..torchlib.values import (
@@ -95,8 +95,8 @@ def torch_module(it: Interpreter, name: str, arguments: Arguments, site: CallSit
         if items is not None and len(layers) == len(items):
             return LayerV(ModuleList(ctx.anchor or node, layers))
         return UNKNOWN
-    if name in ("ModuleList", "ModuleDict", "ParameterList", "Parameter"):
-        return UNKNOWN
+    if name in CONTAINERS:
+        return UNKNOWN  # a ModuleList of unknown items, a ModuleDict, parameters: not modelled
     return LayerV(build(it, name, arguments, site))
 
 
