@@ -335,7 +335,7 @@ def test_too_large_message_gives_the_real_size(tmp_path: Path):
 @needs_rlimit
 def test_module_just_under_the_size_limit_in_bounded_time_and_memory(tmp_path: Path):
     """Whatever convlint accepts to check, it checks within 60 s and 2 GB (else it must refuse it)."""
-    from convlint.source.decoding import MAX_BYTES
+    from convlint.limits import MAX_BYTES
     text = _big_module(MAX_BYTES - 64 * 1024)
     assert MAX_BYTES - 128 * 1024 < len(text.encode()) < MAX_BYTES
     (tmp_path / "almost_too_large.py").write_text(text)

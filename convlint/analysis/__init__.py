@@ -9,6 +9,7 @@ from typing import DefaultDict, List, Optional, Protocol, Sequence, Tuple, Type,
 
 from ..interpreter import FileIndex, Interpreter, analyse_class, analyse_function, analyse_statements
 from ..interpreter.files import ModuleSet
+from ..limits import FileBudget, FileOutOfBudget
 from ..source.module_names import module_name as package_module_name
 from ..torchlib.events import Event, ResidualAdd
 from .residual import ResidualShapes, examine
@@ -31,6 +32,7 @@ class Analysis:
         self.module = module
         self._events: DefaultDict[type, List[Event]] = defaultdict(list)
         self.residuals: List[ResidualShapes] = []
+        self.stopped: Optional[str] = None  # the file budget that stopped the analysis, if one did
 
     def emit(self, event: object) -> None:
         if isinstance(event, Event):
@@ -53,15 +55,18 @@ def analyse(module: ast.Module, source: str, input_size: Optional[Sequence[int]]
     index = FileIndex(module, module_name, is_package, project, source, path)
     if project is not None and module_name:
         project.remember(module_name, index)  # a later import of this file reuses this parse
-    interpreter = Interpreter(index, result.emit)
-    for cls in index.classes:
-        size = index.input_size(cls)
-        if size is None and input_size and not _used_elsewhere(cls, source):
-            size = tuple(input_size)
-        analyse_class(interpreter, cls, size)
-    for fn in index.functions:
-        analyse_function(interpreter, fn)
-    analyse_statements(interpreter, index.statements)
+    interpreter = Interpreter(index, result.emit, FileBudget())
+    try:
+        for cls in index.classes:
+            size = index.input_size(cls)
+            if size is None and input_size and not _used_elsewhere(cls, source):
+                size = tuple(input_size)
+            analyse_class(interpreter, cls, size)
+        for fn in index.functions:
+            analyse_function(interpreter, fn)
+        analyse_statements(interpreter, index.statements)
+    except FileOutOfBudget as exc:
+        result.stopped = str(exc)  # what was proven stands; the rest of the file stays unknown
     for add in result.of(ResidualAdd):
         shapes = examine(add)
         if shapes is not None:

@@ -18,7 +18,8 @@ from ..analysis import Analysis, analyse
 from ..confirm.reproduce import reproducer
 from ..diagnostics import Diagnostic, Finding, Severity
 from ..rules import ALL_RULES, RULES
-from ..source.decoding import MAX_BYTES, decode, normalize_newlines, parse_python
+from ..limits import MAX_BYTES
+from ..source.decoding import decode, normalize_newlines, parse_python
 from ..source.directives import suppressed
 from ..source.prefilter import TORCH_CODE
 from ..torchlib.catalogue import MODEL_CODE

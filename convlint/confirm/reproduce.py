@@ -291,7 +291,7 @@ def residual_spec(shapes: ResidualShapes, want: str) -> Optional[Spec]:
     if branch.root != shortcut.root or branch_channels is None or shortcut_channels is None:
         return None
     n_common = len(branch.history) - len(shapes.branch_steps)
-    prefix_steps = branch.history[:n_common]
+    prefix_steps = branch.history.steps()[:n_common]
     all_steps = tuple(prefix_steps) + tuple(shapes.branch_steps) + tuple(shapes.shortcut_steps)
     if any(_unreplayable(s) for s in all_steps):
         return None
@@ -352,7 +352,7 @@ def _merges_local(steps: Sequence[Step]) -> bool:
 def channel_use_spec(use: ChannelUse) -> Optional[Spec]:
     """``consumer(history(x))`` must fail: the layer expects other channels (or features)."""
     t, facts = use.tensor, use.facts
-    steps = t.history
+    steps = t.history.steps()
     if any(_unreplayable(s) for s in steps) or not _merges_local(steps):
         return None
     rank = _rank(t, steps)

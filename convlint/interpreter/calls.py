@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 
 from ..torchlib import ops
 from ..torchlib.layers import ModuleList, Opaque, Sequential
-from ..torchlib.values import NONE, UNKNOWN, Layer, LayerV, ParamV, StrV, TensorV, TupleV, Value
+from ..torchlib.values import NONE, UNKNOWN, Layer, LayerV, ParamV, StrV, TensorV, TupleV, Value, sequence_of
 from .assignment import assign
 from .functions import call_function
 from .machine import CallSite, Interpreter, callee, expression
@@ -143,9 +143,9 @@ def mutate_list(it: Interpreter, receiver: ast.expr, node: ast.Call, st: State, 
     new: Value = UNKNOWN
     if isinstance(current, TupleV) and _plain_arguments(node):
         if method == "append" and len(args) == 1:
-            new = TupleV(current.items + (args[0],))
+            new = sequence_of(current.items + (args[0],))
         elif method == "extend" and len(args) == 1 and isinstance(args[0], TupleV):
-            new = TupleV(current.items + args[0].items)
+            new = sequence_of(current.items + args[0].items)
     assign(it, receiver, new, st)
     return NONE
 

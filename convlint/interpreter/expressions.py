@@ -7,17 +7,17 @@ from typing import Dict, List, Optional, Sequence, Union
 from ..symbolic.poly import Poly
 from ..source.module_names import dotted
 from ..torchlib.catalogue import as_poly
+from ..limits import MAX_INT_BITS, MAX_ITEMS, MAX_UNROLL
 from ..torchlib.layers import ModuleList, Sequential
 from ..torchlib.ops import tensor_size
 from ..torchlib.values import (
     FALSE, NONE, TRUE, UNKNOWN, AndC, BoolV, IntV, LayerV, NotC, OrC, ParamV, RefV, ShapeV, StrV, TensorV,
-    TupleV, Value,
+    TupleV, Value, sequence_of,
 )
 from .assignment import assign, index_of
 from .classes import class_attribute
 from .conditions import decide
 from .files import canonical
-from .limits import MAX_UNROLL
 from .machine import Interpreter, expression
 from .objects import (
     ClassV, DictV, FuncV, RangeV, SelfMethodV, SelfV, SuperV, TensorMethodV,
@@ -42,6 +42,8 @@ def constant(it: Interpreter, node: ast.Constant, st: State, ctx: Context) -> Va
         assert isinstance(value, int)
         number = _NUMBERS.get(value)
         if number is None:
+            if value.bit_length() > MAX_INT_BITS:
+                return UNKNOWN  # (past the value budgets of convlint.limits)
             number = IntV(Poly.const(value))
             if -64 <= value <= 4096:
                 _NUMBERS[value] = number
@@ -159,12 +161,12 @@ def sequence(it: Interpreter, node: Union[ast.Tuple, ast.List], st: State, ctx: 
     for el in node.elts:
         if isinstance(el, ast.Starred):
             inner = it.eval(el.value, st, ctx)
-            if isinstance(inner, TupleV):
+            if isinstance(inner, TupleV) and len(items) + len(inner.items) <= MAX_ITEMS:
                 items.extend(inner.items)
                 continue
             return UNKNOWN
         items.append(it.eval(el, st, ctx))
-    return TupleV(tuple(items))
+    return sequence_of(tuple(items))
 
 
 @expression(ast.Subscript)
@@ -279,5 +281,7 @@ def loop_items(it: Interpreter, node: ast.expr, st: State, ctx: Context) -> Opti
     elif isinstance(value, LayerV) and isinstance(value.layer, Sequential):
         items = [LayerV(x) for x in value.layer.layers]
     elif isinstance(value, RangeV):
-        items = [IntV(Poly.const(i)) for i in range(*value.bounds)]
+        numbers = value.numbers
+        if numbers is not None and len(numbers) <= MAX_UNROLL:
+            items = [IntV(Poly.const(i)) for i in numbers]
     return items if items is not None and len(items) <= MAX_UNROLL else None

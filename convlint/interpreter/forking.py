@@ -10,7 +10,7 @@ from ..torchlib.values import NONE, UNKNOWN, LayerV, ParamV, TensorV, Value
 from .calls import call_arguments
 from .conditions import assume, decide
 from .functions import function_ends
-from .limits import MAX_SPLIT
+from ..limits import MAX_SPLIT
 from .machine import CallSite, Interpreter
 from .merging import merge_into
 from .objects import Composite, FuncV

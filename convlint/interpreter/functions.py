@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Set, Tuple, Union
 from ..torchlib.values import NONE, UNKNOWN, ParamV, RefV, TupleV, Value
 from .classes import is_layer_class
 from .files import Param, is_method, signature
-from .limits import MAX_DEPTH
+from ..limits import MAX_DEPTH
 from .machine import CallSite, Interpreter, in_owner
 from .merging import merge_into
 from .objects import ClassV, Def, DictV, Env, FuncV, SelfV

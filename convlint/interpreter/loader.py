@@ -6,7 +6,8 @@ import os
 import stat
 from typing import Dict, Optional
 
-from ..source.decoding import MAX_BYTES, decode, normalize_newlines, parse_python
+from ..limits import MAX_BYTES
+from ..source.decoding import decode, normalize_newlines, parse_python
 from ..stubs import STUB_MODULES
 from .files import FileIndex, ModuleSet
 

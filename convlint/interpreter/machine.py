@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
 from ..stubs import STUB_MODULES
 from ..torchlib.values import FALSE, NONE, TRUE, UNKNOWN, BoolV, IntV, NoneV, ParamV, RefV, StrV, TupleV, Value
 from .files import DEFS, FileIndex
-from .limits import MAX_PATHS, STEP_BUDGET, OutOfBudget
+from ..limits import MAX_PATHS, STEP_BUDGET, FileBudget, OutOfBudget
 from .loader import stub_index
 from .objects import ClassV, Def, FuncV, ProjectRefV
 from .state import Arguments, Context, State
@@ -94,10 +94,11 @@ class Interpreter:
     """Runs one checked file's code symbolically (and the code of the files it imports) and emits the
     facts it finds (``convlint.torchlib.events``) to ``emit``."""
 
-    def __init__(self, index: FileIndex, emit: Callable[[object], None]):
+    def __init__(self, index: FileIndex, emit: Callable[[object], None], budget: Optional[FileBudget] = None):
         self.index = index
         self.checked = index  # the file being checked (``index`` moves to another file's code while it runs)
-        self.emit = emit
+        self._sink = emit
+        self.budget = budget or FileBudget()  # the file's work, time and memory (convlint.limits)
         self.owners: Dict[int, FileIndex] = {}  # class/function node -> the file that defines it
         self.method_class: Dict[int, ast.ClassDef] = {}  # method node -> the class defining it
         self.in_progress: Set[object] = set()   # classes, functions and constants being run (no recursion)
@@ -184,8 +185,13 @@ class Interpreter:
                 states = states[:MAX_PATHS]
         return states
 
+    def emit(self, event: object) -> None:
+        self.budget.spend()  # every fact kept is memory: facts count as work
+        self._sink(event)
+
     def exec_stmt(self, stmt: ast.stmt, states: List[State], ctx: Context) -> List[State]:
         self.steps += len(states)
+        self.budget.spend(len(states))
         if self.steps > STEP_BUDGET:
             raise OutOfBudget
         handler = _STATEMENTS.get(type(stmt)) or _STATEMENTS[ast.stmt]  # (ast.stmt: any other statement)
@@ -193,6 +199,7 @@ class Interpreter:
 
     def apply(self, func: Value, arguments: Arguments, site: CallSite) -> Value:
         """Call ``func`` (a function, a class, a layer, a torch name, ...) with ``arguments``."""
+        self.budget.spend()
         handler = _CALLEES.get(type(func))
         return UNKNOWN if handler is None else handler(self, func, arguments, site)
 

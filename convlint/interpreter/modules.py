@@ -17,7 +17,7 @@ from ..torchlib.values import (
 )
 from .classes import class_kind, find_method, is_dataclass, same_file_bases, torch_layer_base
 from .functions import call_function, run_function
-from .limits import MAX_DEPTH
+from ..limits import MAX_DEPTH
 from .machine import CallSite, Interpreter, in_owner
 from .merging import merge_into
 from .objects import Composite, Env, FuncV, NamedLayersV, NamespaceV, SelfMethodV, SelfV, Variant
@@ -306,6 +306,6 @@ def module_output(layer: Composite, t: TensorV, out: Value) -> Value:
     """Everything that happened inside the module is reported at the module's constructor call."""
     if isinstance(out, TensorV):
         steps = tuple(s if s.node is layer.node or s.kind == StepKind.OTHER else s.placed_at(layer.node)
-                      for s in out.history[len(t.history):])
-        out = out.derive(history=t.history + steps)
+                      for s in out.history.newest(len(out.history) - len(t.history)))
+        out = out.derive(history=t.history.then(*steps))
     return out

@@ -113,6 +113,16 @@ class NamedLayersV(Value):
 class RangeV(Value):
     bounds: Tuple[int, ...]
 
+    @property
+    def numbers(self) -> Optional[range]:
+        """The range, when its length fits a machine integer (``len()`` of a longer one fails)."""
+        numbers = range(*self.bounds)
+        try:
+            len(numbers)
+        except OverflowError:
+            return None
+        return numbers
+
 
 @dataclass(frozen=True)
 class Variant:

@@ -6,6 +6,7 @@ import ast
 import re
 from typing import Dict, List, Optional, Tuple, Type
 
+from ..limits import MAX_INT_BITS, MAX_ITEMS
 from ..symbolic.dims import ZERO
 from ..symbolic.poly import Poly
 from ..torchlib.catalogue import as_poly
@@ -14,7 +15,7 @@ from ..torchlib.layers import Sequential
 from ..torchlib.ops import OpSite
 from ..torchlib.values import (
     FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BoolV, CmpC, Cond, ConstC, Flow, IntV, LayerV, NoneV, NotC, OrC,
-    ParamV, RefV, ShapeV, Step, StepKind, StrV, TensorV, TupleV, Value,
+    ParamV, RefV, ShapeV, Step, StepKind, StrV, TensorV, TupleV, Value, sequence_of,
 )
 from .classes import TORCH_BASES, is_layer_class
 from .conditions import SHAPE_TEST
@@ -28,7 +29,6 @@ BIN_OPS = {
     ast.MatMult: "@",
 }
 _CMP_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-MAX_REPEAT = 1024  # items of a tuple made by `*` (longer: unknown)
 
 
 def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: ast.AST, st: State,
@@ -38,25 +38,34 @@ def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: a
     a, b = as_poly(left), as_poly(right)
     if a is None or b is None:
         if op == "+" and isinstance(left, TupleV) and isinstance(right, TupleV):
-            return TupleV(left.items + right.items)
+            return sequence_of(left.items + right.items)
         if op == "*" and isinstance(left, TupleV) and b is not None and b.value is not None \
-                and len(left.items) * b.value <= MAX_REPEAT:
+                and len(left.items) * b.value <= MAX_ITEMS:
             return TupleV(left.items * max(b.value, 0))
         return UNKNOWN
+    return integer(_arithmetic(op, a, b))
+
+
+def _arithmetic(op: Optional[str], a: Poly, b: Poly) -> Optional[Poly]:
     if op == "+":
-        return IntV(a + b)
+        return a + b
     if op == "-":
-        return IntV(a - b)
+        return a - b
     if op == "*":
-        return IntV(a * b)
+        return a * b
     if op == "//":
-        return UNKNOWN if b.value == 0 else IntV(a.floordiv(b))
+        return None if b.value == 0 else a.floordiv(b)
     if op == "%":
-        m = a.mod(b)
-        return IntV(m) if m is not None else UNKNOWN
-    if op == "**" and a.value is not None and b.value is not None and 0 <= b.value < 64:
-        return IntV(Poly.const(a.value ** b.value))
-    return UNKNOWN
+        return a.mod(b)
+    if op == "**" and a.value is not None and b.value is not None and 0 <= b.value \
+            and a.value.bit_length() * b.value <= 2 * MAX_INT_BITS:  # (never computes a huge power)
+        return Poly.const(a.value ** b.value)
+    return None
+
+
+def integer(p: Optional[Poly]) -> Value:
+    """An integer value, or unknown past the value budgets (``convlint.limits``)."""
+    return UNKNOWN if p is None or p.oversized else IntV(p)
 
 
 def tensor_binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: ast.AST, st: State,
@@ -87,9 +96,10 @@ def merged(a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
     if a.channels is not None and a.channels.value == 1 and b.channels is not None:
         base, other = b, a
     # the result depends on both operands: keep the other's own layers in its history too
-    mine = {id(s) for s in base.history}
-    extra = tuple(s for s in other.history if id(s) not in mine)
-    return base.derive(history=base.history + extra + (Step(StepKind.MERGE, node, other_steps=len(extra)),))
+    shared = base.history.common_past(other.history)
+    mine = {id(s) for s in base.history.since(shared)}  # (the shared past is in both)
+    extra = tuple(s for s in other.history.since(shared) if id(s) not in mine)
+    return base.then(*extra, Step(StepKind.MERGE, node, other_steps=len(extra)))
 
 
 class OpCall(OpSite):

@@ -11,7 +11,7 @@ from ..torchlib.values import CHANNEL_PREFIX, LayerV, TensorV, Value
 from .classes import class_kind, find_method
 from .files import signature
 from .functions import run_function
-from .limits import MAX_PATHS, STEP_BUDGET, OutOfBudget
+from ..limits import MAX_PATHS, STEP_BUDGET, FileOutOfBudget, OutOfBudget
 from .machine import Interpreter
 from .modules import run_composite
 from .objects import Composite, Def, SelfV
@@ -26,6 +26,8 @@ def analyse_class(it: Interpreter, cls: ast.ClassDef, input_size: Optional[Tuple
     it.steps = 0
     try:
         _analyse_class(it, cls, input_size)
+    except FileOutOfBudget:
+        raise  # the file's budget: nothing more of this file is run
     except OutOfBudget:
         pass
 
@@ -68,7 +70,7 @@ def forward_inputs(forward: Def, input_size: Optional[Tuple[int, ...]]) -> List[
         if input_size and i == 0:
             spatial = input_size[1:]
             known = tuple((f"{root}#{k}", spatial[-k]) for k in range(1, len(spatial) + 1))
-        args.append(TensorV(root, channels, None, (), False, known, rank_open=True))
+        args.append(TensorV(root, channels, None, known_sizes=known, rank_open=True))
     return args
 
 
@@ -100,6 +102,8 @@ def analyse_function(it: Interpreter, fn: Def) -> None:
                     root = f"{fn.name}()"
                     x = TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None, rank_open=True)
                     run_composite(it, model.layer, x, end, Context())
+    except FileOutOfBudget:
+        raise  # the file's budget: nothing more of this file is run
     except OutOfBudget:
         pass
     if builds:
@@ -132,6 +136,8 @@ def analyse_statements(it: Interpreter, stmts: Sequence[ast.stmt]) -> None:
     it.steps = 0
     try:
         it.exec_block(stmts, [State.empty()], Context())
+    except FileOutOfBudget:
+        raise  # the file's budget: nothing more of this file is run
     except OutOfBudget:
         pass
 

@@ -13,7 +13,7 @@ from .expressions import loop_items
 from .files import signature
 from .forking import split_on_call, split_on_ifexp
 from .functions import closure_of, targets_of
-from .limits import MAX_PATHS
+from ..limits import MAX_PATHS
 from .machine import Interpreter, statement
 from .objects import ClassV, Def, DictV, FuncV, NamedLayersV, SelfV
 from .operators import BIN_OPS, binop, to_cond

@@ -11,10 +11,6 @@ import codecs
 import io
 import tokenize
 
-# Larger files are refused: real model files are 10-250 KB (the largest of timm, torchvision, monai
-# and smp: 234 KB), and 1 MB keeps a check of a pathological file under 2 GB and 30 s
-MAX_BYTES = 1024 * 1024
-
 
 def decode(data: bytes) -> str:
     """Source text as Python reads it: a BOM, a PEP 263 coding cookie, else UTF-8."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
+from ..limits import MAX_DEGREE, MAX_INT_BITS, MAX_TERMS
+
 Monomial = Tuple[str, ...]  # sorted atom names; () is the constant term
 _SMALL: Dict[int, "Poly"] = {}
 
@@ -58,6 +60,13 @@ class Poly:
         if len(terms) == 1 and () in terms:
             return terms[()]
         return None
+
+    @property
+    def oversized(self) -> bool:
+        """Past the value budgets of ``convlint.limits`` (too wide a number, too many terms or
+        factors): the interpreter makes such a result an unknown value."""
+        return len(self.terms) > MAX_TERMS or any(
+            len(m) > MAX_DEGREE or c.bit_length() > MAX_INT_BITS for m, c in self.terms.items())
 
     def atoms(self) -> FrozenSet[str]:
         if self._atoms is None:  # asked for on every substitution: computed once (a Poly never changes)
@@ -229,7 +238,10 @@ class Facts:
 
     def _bind(self, atom: str, value: Poly) -> None:
         one = {atom: value}
-        self.subst = {k: v.substitute(one) for k, v in self.subst.items()}
+        subst = {k: v.substitute(one) for k, v in self.subst.items()}
+        if value.oversized or any(v.oversized for v in subst.values()):
+            return  # past the value budgets: the path knows less (which never makes a finding)
+        self.subst = subst
         self.subst[atom] = value
         # positivity survives substitution when the atom is replaced by a single positive atom
         if atom in self.positive:

@@ -34,12 +34,14 @@ class ResidualAdd(Event):
     def sides(self) -> Tuple[TensorV, TensorV, Tuple[Step, ...], Tuple[Step, ...]]:
         """(branch, shortcut, branch steps, shortcut steps): the shortcut is the side with fewer
         layers since the tensors' common ancestor (the identity shortcut has none)."""
-        common = 0
-        for a, b in zip(self.left.history, self.right.history):
+        shared = self.left.history.common_past(self.right.history)
+        left, right = self.left.history.since(shared), self.right.history.since(shared)
+        common = 0  # steps past the shared chain may still be the same steps (a module's, re-placed)
+        for a, b in zip(left, right):
             if a is not b:
                 break
             common += 1
-        left_steps, right_steps = self.left.history[common:], self.right.history[common:]
+        left_steps, right_steps = left[common:], right[common:]
         if len(left_steps) >= len(right_steps):
             return self.left, self.right, left_steps, right_steps
         return self.right, self.left, right_steps, left_steps

@@ -140,7 +140,7 @@ class Conv(Replayable):
                 dims = None
         if dims is None:
             return t.derive(channels=self.out_channels, dims=None,
-                            history=t.history + (self.step(), UNKNOWN_STEP))
+                            history=t.history.then(self.step(), UNKNOWN_STEP))
         return t.then(self.step(), channels=self.out_channels, dims=dims)
 
     def attribute(self, name: str) -> Value:
@@ -175,7 +175,7 @@ class Pool(Replayable):
     def apply(self, t: TensorV, flow: Flow) -> Value:
         dims = t.with_rank(self.ndim)
         if dims is None or self.windows is None:
-            return t.derive(dims=None, history=t.history + (self.step(), UNKNOWN_STEP))
+            return t.derive(dims=None, history=t.history.then(self.step(), UNKNOWN_STEP))
         flow.window(self, t, dims)
         return t.then(self.step(), dims=tuple(d.then(w) for d, w in zip(dims, self.windows)))
 
@@ -207,7 +207,7 @@ class SizeOps(Replayable):
     def apply(self, t: TensorV, flow: Flow) -> Value:
         dims = t.with_rank(self.ndim)
         if dims is None or self.ops is None:
-            return t.derive(dims=None, history=t.history + (self.step(), UNKNOWN_STEP))
+            return t.derive(dims=None, history=t.history.then(self.step(), UNKNOWN_STEP))
         new = tuple(d if op is None else d.then(op) for d, op in zip(dims, self.ops))
         return t.then(self.step(), dims=new)
 

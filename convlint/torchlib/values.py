@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Optional, Tuple
+from typing import Any, ClassVar, Iterator, List, Optional, Tuple
 
 from ..enums import StrEnum
-
+from ..limits import MAX_ITEMS, MAX_SIZE_OPS
 from ..symbolic.dims import Dim
 from ..symbolic.poly import Facts, Poly
 
@@ -55,6 +55,12 @@ class BoolV(Value):
 @dataclass(frozen=True)
 class TupleV(Value):
     items: Tuple[Value, ...]
+
+
+def sequence_of(items: Tuple[Value, ...]) -> Value:
+    """A list or tuple grown by the analysed code (``+``, ``append``, ``[*a, *b]``): unknown past
+    ``MAX_ITEMS`` items, so that ``l = l + l`` in a loop cannot take the memory."""
+    return UNKNOWN if len(items) > MAX_ITEMS else TupleV(items)
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,78 @@ class Step:
         return replace(self, node=node)
 
 
+class History:
+    """The steps a tensor went through, oldest first, as a chain: a tensor one step further points to
+    its input's chain, so a network of N layers keeps N steps in all, however many of its tensors
+    (and the facts that hold them) are kept, where a tuple per tensor would keep N*N/2."""
+
+    __slots__ = ("last", "before", "length")
+
+    def __init__(self, last: Optional[Step] = None, before: Optional["History"] = None):
+        self.last = last
+        self.before = before
+        self.length: int = 0 if last is None else 1 + (before.length if before is not None else 0)
+
+    def then(self, *steps: Step) -> "History":
+        chain = self
+        for step in steps:
+            chain = History(step, chain)
+        return chain
+
+    def __len__(self) -> int:
+        return self.length
+
+    def steps(self) -> Tuple[Step, ...]:
+        """Every step, oldest first (a walk of the whole chain: for findings, not for each step)."""
+        return self.newest(self.length)
+
+    def newest(self, n: int) -> Tuple[Step, ...]:
+        """The last ``n`` steps, oldest first."""
+        out: List[Step] = []
+        chain: Optional[History] = self
+        while chain is not None and chain.last is not None and len(out) < n:
+            out.append(chain.last)
+            chain = chain.before
+        return tuple(reversed(out))
+
+    def without_newest(self, n: int) -> "History":
+        """The chain as it was ``n`` steps ago."""
+        chain = self
+        for _ in range(min(n, self.length)):
+            chain = chain.before or NO_HISTORY
+        return chain
+
+    def common_past(self, other: "History") -> "History":
+        """The newest chain both share (their common past), found by walking back only as far as
+        the two differ: a residual add of a long network costs its two branches, not the network."""
+        a = self.without_newest(self.length - other.length)
+        b = other.without_newest(other.length - self.length)
+        while a is not b and a.before is not None and b.before is not None:
+            a, b = a.before, b.before
+        return a if a is b else NO_HISTORY
+
+    def since(self, past: "History") -> Tuple[Step, ...]:
+        """The steps after ``past`` (a chain this one extends), oldest first."""
+        return self.newest(self.length - past.length)
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps())
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return isinstance(other, History) and self.length == other.length and self.steps() == other.steps()
+
+    def __hash__(self) -> int:
+        return self.length
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} steps)"
+
+
+NO_HISTORY = History()
+
+
 @dataclass(frozen=True)
 class TensorV(Value):
     """A tensor in ``forward``: channels, spatial dims (last dims), and its history.
@@ -180,7 +258,7 @@ class TensorV(Value):
     root: str
     channels: Optional[Poly]
     dims: Optional[Tuple[Dim, ...]]
-    history: Tuple[Step, ...] = ()
+    history: History = NO_HISTORY
     flat: bool = False
     known_sizes: Tuple[Tuple[str, int], ...] = ()  # input sizes given by `input-size`
     rank_open: bool = False  # an input whose rank no layer has fixed yet (``dims`` is None)
@@ -201,11 +279,14 @@ class TensorV(Value):
     def derive(self, **changes: Any) -> "TensorV":
         if "dims" in changes or "flat" in changes:
             changes.setdefault("rank_open", False)
+        dims = changes.get("dims")
+        if dims is not None and any(len(d.ops) > MAX_SIZE_OPS for d in dims):
+            changes["dims"] = None  # sizes past the budget (convlint.limits): unknown
         return replace(self, **changes)
 
-    def then(self, step: Step, **changes: Any) -> "TensorV":
-        """The tensor after ``step`` (with the changes it made)."""
-        return self.derive(history=self.history + (step,), **changes)
+    def then(self, *steps: Step, **changes: Any) -> "TensorV":
+        """The tensor after ``steps`` (with the changes they made)."""
+        return self.derive(history=self.history.then(*steps), **changes)
 
 
 # --- layers -------------------------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""Every budget of a check, in one place: a linter runs unattended on code nobody vetted, so no file,
+however small or large, may take unbounded time or memory.
+
+A budget that runs out never makes a finding: what was proven before stands, and what is past the
+budget stays unknown (fewer paths, fewer findings, never a false one). Three kinds:
+
+* **values**: a list longer than ``MAX_ITEMS``, an integer wider than ``MAX_INT_BITS``, a polynomial
+  with more than ``MAX_TERMS`` terms or ``MAX_DEGREE`` factors, a spatial size after more than
+  ``MAX_SIZE_OPS`` operations are unknown values;
+* **one class or function** of the checked code: ``STEP_BUDGET`` statements, ``MAX_PATHS`` paths,
+  ``MAX_DEPTH`` nested calls; past them its analysis stops (``OutOfBudget``);
+* **one file**: ``FILE_WORK`` work units (statements run, calls made, facts kept), ``FILE_SECONDS``
+  of analysis, ``FILE_MEMORY`` bytes of memory grown; past one of them the file's analysis stops
+  (``FileOutOfBudget``, which names it: ``--debug`` prints it).
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Optional
+
+# --- source --------------------------------------------------------------------------------------
+MAX_BYTES = 1024 * 1024  # larger files are skipped (real model files are 10-250 KB; timm's largest 234 KB)
+MAX_STDIN = MAX_BYTES    # what `convlint check -` reads at most
+
+# --- values --------------------------------------------------------------------------------------
+MAX_ITEMS = 1024      # items of a list, tuple or dict value (a Sequential of 1,024 layers is already rare)
+MAX_INT_BITS = 64     # no layer argument is wider; wider arithmetic (2**2**32) is an unknown value
+MAX_TERMS = 32        # terms of a polynomial (real channel arithmetic has at most three or four)
+MAX_DEGREE = 8        # factors of a term (planes * expansion * groups ...)
+MAX_SIZE_OPS = 256    # windows, pads and resizes kept per spatial size (a deeper chain: size unknown)
+
+# --- one class or function of the checked code ----------------------------------------------------
+MAX_PATHS = 48        # live paths per function; more are dropped
+MAX_DEPTH = 8         # nested helpers / module classes
+MAX_SPLIT = 4         # distinct results of a helper call that fork its caller
+MAX_UNROLL = 32       # items of a loop that is run once per item
+STEP_BUDGET = 3500    # statements run per class or function analysed
+
+# --- one file -------------------------------------------------------------------------------------
+FILE_WORK = 400_000   # work units: the real corpus's largest file (timm's) needs a tenth of it
+FILE_SECONDS = 20.0   # of analysis (the README promises 30 s for a 1 MB file, parse and rules included)
+FILE_MEMORY = 1 << 30  # bytes of resident memory grown while one file is analysed
+CHECK_EVERY = 1024    # work units between two looks at the clock and the memory
+
+
+class OutOfBudget(Exception):
+    """The statements of one analysed class or function ran past ``STEP_BUDGET``."""
+
+
+class FileOutOfBudget(OutOfBudget):
+    """One file's analysis ran past a file budget; the message names it."""
+
+
+def resident_bytes() -> Optional[int]:
+    """This process's resident memory, where the platform tells it cheaply (Linux's /proc)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class FileBudget:
+    """The work, time and memory one file's analysis may still use. ``spend`` is called for each
+    unit of work; every ``CHECK_EVERY`` units it also looks at the clock and the memory."""
+
+    def __init__(self, work: int = FILE_WORK, seconds: float = FILE_SECONDS, memory: int = FILE_MEMORY):
+        self.work_left = work
+        self._work = work
+        self._until = time.monotonic() + seconds
+        self._seconds = seconds
+        start = resident_bytes()
+        self._memory_cap = None if start is None else start + memory
+        self._memory = memory
+        self._next_look = CHECK_EVERY
+        self.exhausted: Optional[str] = None  # which budget ran out, once one has
+
+    def spend(self, units: int = 1) -> None:
+        if self.exhausted is not None:
+            raise FileOutOfBudget(self.exhausted)
+        self.work_left -= units
+        if self.work_left < 0:
+            self._stop(f"the work budget ({self._work:,} units)")
+        self._next_look -= units
+        if self._next_look <= 0:
+            self._next_look = CHECK_EVERY
+            if time.monotonic() > self._until:
+                self._stop(f"the time budget ({self._seconds:g} s)")
+            if self._memory_cap is not None:
+                now = resident_bytes()
+                if now is not None and now > self._memory_cap:
+                    self._stop(f"the memory budget ({self._memory >> 20} MB)")
+
+    def _stop(self, which: str) -> None:
+        self.exhausted = which
+        raise FileOutOfBudget(which)
