@@ -6,6 +6,11 @@ else ``~/.cache/convlint``), never beside the checked code; ``--no-cache`` turns
 the size, modification time and inode of the file and of every project file the analysis read; any
 change to one of them is a miss. A cache that cannot be read or written costs only the time it would
 have saved.
+
+An entry is data anyone who can write the cache folder may have written, so it is read as untrusted
+input: only a regular file (never through a symlink, never waiting on a FIFO) of at most
+``MAX_ENTRY_BYTES``, parsed as JSON and checked field by field against ``Diagnostic`` (its reproducer by
+``convlint.confirm.spec.valid_spec``). Anything else is a miss, which the next ``put`` replaces.
 """
 from __future__ import annotations
 
@@ -13,13 +18,25 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
+import shutil
+import stat
 import tempfile
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeGuard
 
 from .. import __version__
-from ..diagnostics import Diagnostic
+from ..confirm.spec import valid_spec
+from ..diagnostics import Diagnostic, Severity
 
 Stamp = Tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino)
+
+# The largest entry read (and written). The fixtures' largest entry is 3.6 KB; an entry near this size
+# would take hundreds of findings with long reproducers in one file (sources are capped at 1 MB). The
+# cap bounds what a planted entry costs: parsing 4 MB of JSON takes at most ~0.15 s and ~70 MB.
+MAX_ENTRY_BYTES = 4 * 1024 * 1024
+# no symlink followed at the entry's name, no wait for a writer when a FIFO sits there
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
 def default_directory() -> str:
@@ -31,9 +48,11 @@ def default_directory() -> str:
 
 
 def stamp(path: str) -> Optional[Stamp]:
+    """``path``'s size, modification time and inode; None when it cannot be read (a dependency's path
+    comes from a cache entry, and may hold a NUL or a lone surrogate: ValueError)."""
     try:
         info = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):
         return None
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
@@ -72,17 +91,17 @@ class ResultCache:
         return os.path.join(self.directory, name[:2], name + ".json")
 
     def get(self, path: str) -> Optional[List[Diagnostic]]:
+        """The diagnostics kept for ``path``, if neither it nor a file its analysis read changed since."""
         current = stamp(path)
-        entry = self._read(self._entry(path)) if current is not None else None
-        try:
-            if entry is None or tuple(entry["stamp"]) != current:
-                return None
-            for dep, dep_stamp in entry["deps"].items():
-                if (tuple(dep_stamp) if dep_stamp else None) != stamp(dep):
-                    return None
-            return [Diagnostic(**d) for d in entry["diagnostics"]]
-        except (KeyError, TypeError):
+        if current is None:
             return None
+        entry = _read_entry(self._entry(path))
+        if not _valid_entry(entry, _PATH_ENTRY_KEYS) or tuple(entry["stamp"]) != current:
+            return None
+        for dep, dep_stamp in entry["deps"].items():
+            if (None if dep_stamp is None else tuple(dep_stamp)) != stamp(dep):
+                return None
+        return [Diagnostic(**d) for d in entry["diagnostics"]]
 
     def _content_entry(self, path: str, source: str) -> str:
         digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
@@ -90,14 +109,13 @@ class ResultCache:
 
     def get_for_source(self, path: str, source: str) -> Optional[List[Diagnostic]]:
         """The diagnostics of exactly this source text (the flake8 plugin, which has no file stamp)."""
-        entry = self._read(self._content_entry(path, source))
-        try:
-            return None if entry is None else [Diagnostic(**d) for d in entry["diagnostics"]]
-        except (KeyError, TypeError):
+        entry = _read_entry(self._content_entry(path, source))
+        if not _valid_entry(entry, _SOURCE_ENTRY_KEYS):
             return None
+        return [Diagnostic(**d) for d in entry["diagnostics"]]
 
     def put_for_source(self, path: str, source: str, diagnostics: List[Diagnostic]) -> None:
-        self._write(self._content_entry(path, source), diagnostics)
+        _write(self._content_entry(path, source), diagnostics)
 
     def put(self, path: str, before: Optional[Stamp], deps: Iterable[str],
             diagnostics: List[Diagnostic]) -> None:
@@ -105,29 +123,179 @@ class ResultCache:
         if before is None or stamp(path) != before:
             return  # the file changed while it was checked: what was found belongs to neither version
         dep_stamps: Dict[str, Optional[Stamp]] = {dep: stamp(dep) for dep in deps}
-        self._write(self._entry(path), diagnostics, stamp=before, deps=dep_stamps)
+        _write(self._entry(path), diagnostics, stamp=before, deps=dep_stamps)
 
-    @staticmethod
-    def _read(target: str) -> Optional[Dict[str, Any]]:
-        try:
-            with open(target, encoding="utf-8") as fh:
-                entry = json.load(fh)
-        except (OSError, ValueError):
+
+# --- reading an entry ---------------------------------------------------------------------------
+
+
+def _read_entry(target: str) -> object:
+    """The JSON value of the entry file ``target``; None when it is missing, not a regular file, larger
+    than ``MAX_ENTRY_BYTES``, or not JSON in UTF-8."""
+    try:
+        fd = os.open(target, _OPEN_FLAGS)
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
             return None
-        return entry if isinstance(entry, dict) else None
+        data = _read_at_most(fd, MAX_ENTRY_BYTES + 1)  # the file may have grown since fstat
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_ENTRY_BYTES:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, an int too long, nested too deeply
+        return None
 
-    @staticmethod
-    def _write(target: str, diagnostics: List[Diagnostic], **fields: object) -> None:
-        entry = {**fields, "diagnostics": [dataclasses.asdict(d) for d in diagnostics]}
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    """The first ``limit`` bytes of ``fd`` (all of it when shorter): os.read may return fewer."""
+    chunks: List[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+_PATH_ENTRY_KEYS = frozenset({"stamp", "deps", "diagnostics"})
+_SOURCE_ENTRY_KEYS = frozenset({"diagnostics"})  # an entry of the flake8 plugin, keyed by the text itself
+_CODE = re.compile(r"CVL[0-9]{3}")
+_SEVERITIES = frozenset(s.value for s in Severity)
+
+
+def _valid_entry(entry: object, keys: FrozenSet[str]) -> TypeGuard[Dict[str, Any]]:
+    """``entry`` has exactly ``keys``: ``stamp`` a stamp, ``deps`` paths to stamps or null,
+    ``diagnostics`` a list of valid diagnostics."""
+    if not isinstance(entry, dict) or set(entry) != keys:
+        return False
+    if "stamp" in keys and not _is_stamp(entry["stamp"]):
+        return False
+    deps = entry.get("deps", {})
+    if not isinstance(deps, dict) or not all(isinstance(dep, str) and (s is None or _is_stamp(s))
+                                             for dep, s in deps.items()):
+        return False
+    items = entry["diagnostics"]
+    return isinstance(items, list) and all(valid_diagnostic(d) for d in items)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_stamp(value: object) -> bool:
+    """A ``Stamp`` as JSON: a list of three ints."""
+    return isinstance(value, list) and len(value) == 3 and all(_is_int(x) for x in value)
+
+
+def _is_position(value: object) -> bool:
+    """A 1-based line or column."""
+    return _is_int(value) and value >= 1
+
+
+def _is_optional_str(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+_FIX_FIELDS: Dict[str, Callable[[object], bool]] = {
+    "line": _is_position, "column": _is_position, "end_line": _is_position, "end_column": _is_position,
+    "replacement": lambda value: isinstance(value, str),
+}
+
+
+def _is_fix(value: object) -> bool:
+    """None, or where to put what (``convlint.app.engine``'s ``fix``)."""
+    return value is None or _has_fields(value, _FIX_FIELDS)
+
+
+# one check per field of Diagnostic (tests/test_cache.py compares the names with the dataclass's)
+DIAGNOSTIC_FIELDS: Dict[str, Callable[[object], bool]] = {
+    "path": lambda value: isinstance(value, str),
+    "line": _is_position, "column": _is_position, "end_line": _is_position, "end_column": _is_position,
+    "code": lambda value: isinstance(value, str) and _CODE.fullmatch(value) is not None,
+    "severity": lambda value: isinstance(value, str) and value in _SEVERITIES,
+    "message": lambda value: isinstance(value, str),
+    "confirmed": lambda value: value is None or isinstance(value, bool),
+    "evidence": _is_optional_str,
+    "fix": _is_fix,
+    "repro": lambda value: value is None or valid_spec(value),
+}
+
+
+def valid_diagnostic(value: object) -> bool:
+    """A diagnostic as the cache writes it: exactly the fields of ``Diagnostic``, each of its type."""
+    return _has_fields(value, DIAGNOSTIC_FIELDS)
+
+
+def _has_fields(value: object, fields: Mapping[str, Callable[[object], bool]]) -> bool:
+    """A JSON object with exactly the keys of ``fields``, each value passing its check."""
+    return isinstance(value, dict) and set(value) == set(fields) and \
+        all(check(value[name]) for name, check in fields.items())
+
+
+# --- writing an entry ---------------------------------------------------------------------------
+
+
+def _write(target: str, diagnostics: List[Diagnostic], **fields: object) -> None:
+    """Write the entry ``target`` whole (a temporary file renamed over it), in place of anything at its
+    name; nothing when it cannot be written or would be too large to be read back."""
+    entry = {**fields, "diagnostics": [dataclasses.asdict(d) for d in diagnostics]}
+    try:
+        # ASCII: json.dumps escapes every other character; no NaN, which the reader would refuse
+        data = json.dumps(entry, allow_nan=False).encode("ascii")
+    except (TypeError, ValueError):
+        return
+    if len(data) > MAX_ENTRY_BYTES:
+        return  # _read_entry would refuse it: the file is analysed again each run
+    folder = os.path.dirname(target)
+    try:
+        _own_folder(folder)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         try:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(entry, fh)
-                os.replace(tmp, target)  # whole entries only, whatever runs at the same time
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except (OSError, TypeError, ValueError):
-            pass
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            _replace(tmp, target)  # whole entries only, whatever runs at the same time
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, ValueError):
+        pass
+
+
+def _own_folder(folder: str) -> None:
+    """Make ``folder`` (an entry's shard folder inside the cache) a real folder. Something else at its
+    name (a file, a FIFO, a symlink, which would send the write elsewhere) is removed first; the cache
+    folder itself is never removed (when it is not a folder, lstat fails with NotADirectoryError)."""
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        os.unlink(folder)
+        os.mkdir(folder)
+
+
+def _replace(tmp: str, target: str) -> None:
+    """Rename ``tmp`` to ``target``. A rename replaces a file, a FIFO or a symlink as a name; a folder
+    at ``target`` is the one thing in its way, so it is removed (with what it holds) and the rename
+    tried again."""
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        try:
+            is_folder = stat.S_ISDIR(os.lstat(target).st_mode)
+        except OSError:
+            is_folder = False
+        if not is_folder:
+            raise
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)

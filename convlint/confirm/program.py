@@ -1,41 +1,88 @@
 """A reproducer as the Python program ``--explain-confirm`` prints: paste it and torch raises the error
-the finding names."""
+the finding names.
+
+The program is code the user runs, and a reproducer may have been read from the result cache, so a
+reproducer is printed only when ``valid_spec`` accepts it (layer names of the confirmation child's
+whitelist, known keyword arguments, literal values), and every value is written from its checked type,
+never as ``repr`` of whatever object came in.
+"""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
+
+from .spec import PERMUTE, valid_spec
+
+Layer = Tuple[str, Mapping[str, object]]  # a validated ``[name, {argument: value}]``
+
+_PERMUTE_CLASS = ["", "class Permute(nn.Module):", "    def __init__(self, *dims):", "        super().__init__()",
+                  "        self.dims = dims", "", "    def forward(self, x):",
+                  "        return x.permute(*self.dims)", ""]
 
 
-def _layer_code(layer: Sequence[Any]) -> str:
-    name, args = layer
-    if name == "Permute":
-        return f"Permute{tuple(args['dims'])}"
-    parts = [f"{k}={v!r}" for k, v in args.items()]
-    return f"nn.{name}({', '.join(parts)})"
-
-
-def _sequential(layers: Sequence[Sequence[Any]]) -> str:
-    if not layers:
-        return "nn.Sequential()"
-    inner = ",\n    ".join(_layer_code(x) for x in layers)
-    return f"nn.Sequential(\n    {inner},\n)"
-
-
-def program(spec: Mapping[str, Any]) -> str:
-    """The reproducer as a Python program (what ``--explain-confirm`` prints)."""
+def program(spec: Mapping[str, Any]) -> Optional[str]:
+    """The reproducer as a Python program (what ``--explain-confirm`` prints); None when ``spec`` is
+    not a reproducer convlint builds (``convlint.confirm.spec.valid_spec``): then there is no program
+    to print."""
+    if not valid_spec(spec):
+        return None
     lines = ["import torch", "from torch import nn", ""]
-    if "Permute" in repr(spec):
-        lines += ["", "class Permute(nn.Module):", "    def __init__(self, *dims):", "        super().__init__()",
-                  "        self.dims = dims", "", "    def forward(self, x):", "        return x.permute(*self.dims)", ""]
+    if any(name == PERMUTE for name, _ in _all_layers(spec)):
+        lines += _PERMUTE_CLASS
     if spec["op"] == "build":
-        lines.append(_layer_code(spec["layer"]))
+        lines.append(_layer_code(_layer(spec["layer"])))
         return "\n".join(lines) + "\n"
-    lines.append(f"x = torch.randn({', '.join(map(str, spec['input']))})")
+    lines.append(f"x = torch.randn({', '.join(str(int(n)) for n in spec['input'])})")
     lines.append(f"prefix = {_sequential(spec['prefix'])}")
     if spec["op"] == "add":
         lines.append(f"branch = {_sequential(spec['branch'])}")
         lines.append(f"shortcut = {_sequential(spec['shortcut'])}")
         lines += ["t = prefix(x)", "y = branch(t) + shortcut(t)"]
     else:
-        lines.append(f"layer = {_layer_code(spec['consumer'])}")
+        lines.append(f"layer = {_layer_code(_layer(spec['consumer']))}")
         lines.append("y = layer(prefix(x))")
     return "\n".join(lines) + "\n"
+
+
+def _all_layers(spec: Mapping[str, Any]) -> List[Layer]:
+    """Every layer of a validated reproducer."""
+    chains: List[Sequence[Any]] = [spec[key] for key in ("prefix", "branch", "shortcut") if key in spec]
+    single = [spec[key] for key in ("layer", "consumer") if key in spec]
+    return [_layer(x) for chain in chains for x in chain] + [_layer(x) for x in single]
+
+
+def _layer(layer: Sequence[Any]) -> Layer:
+    """A validated ``[name, arguments]`` (a list once through JSON) as a pair."""
+    name, args = layer
+    return (str(name), args)
+
+
+def _layer_code(layer: Layer) -> str:
+    name, args = layer
+    if name == PERMUTE:
+        return f"Permute{_literal(args['dims'])}"
+    return f"nn.{name}({', '.join(f'{k}={_literal(v)}' for k, v in args.items())})"
+
+
+def _sequential(layers: Sequence[Sequence[Any]]) -> str:
+    if not layers:
+        return "nn.Sequential()"
+    inner = ",\n    ".join(_layer_code(_layer(x)) for x in layers)
+    return f"nn.Sequential(\n    {inner},\n)"
+
+
+def _literal(value: object) -> str:
+    """The source text of a value ``valid_value`` accepted, written from its type: a sequence (a list
+    once the reproducer went through JSON) as a tuple, so that a reproducer prints the same program
+    whether it comes from this run or from the cache."""
+    if value is None or isinstance(value, bool):
+        return "True" if value is True else "False" if value is False else "None"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(float(value))
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, (list, tuple)):
+        items = [_literal(x) for x in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    raise ValueError(f"not a reproducer value: {type(value).__name__}")  # valid_spec refused it already
