@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,10 @@ def small_inputs() -> Dict[str, str]:
                                   "        for _ in range(32):\n            for _ in range(32):\n"
                                   "                for _ in range(32):\n                    x = x * self.c(x) + x\n"
                                   "        return self.s(x) + x\n"),
+        "1,024-layer Sequential in nested loops": block(f"        self.s = nn.Sequential(*[{CONV}] * 1024)\n",
+                                                        "        for _ in range(32):\n            for _ in range(32):\n"
+                                                        "                for _ in range(32):\n"
+                                                        "                    x = self.s(x)\n        return x + x\n"),
         "2**20 paths": HEADER + "class M(nn.Module):\n    def __init__(self, " + ", ".join(f"f{i}" for i in range(20))
                        + "):\n        super().__init__()\n        c = 3\n"
                        + "".join(f"        if f{i}:\n            c = c * 2 + {i}\n" for i in range(20))
@@ -116,8 +121,15 @@ def large_inputs() -> Dict[str, str]:
             "1 MB: one forward of 37,000 adds": long_forward}
 
 
+MEMORY_CAP = 8 << 30  # bytes of address space a check may take here (an unbounded one would take the machine)
+
+
+def _capped() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
 def measure(text: str, tree: str, timeout: float) -> Tuple[float, str]:
-    """(seconds, outcome) of one check of ``text`` by a fresh convlint process."""
+    """(seconds, outcome) of one check of ``text`` by a fresh convlint process (at most ``MEMORY_CAP``)."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.py")
         with open(path, "w", encoding="utf-8") as fh:
@@ -126,7 +138,8 @@ def measure(text: str, tree: str, timeout: float) -> Tuple[float, str]:
         start = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, "-m", "convlint", "check", "--no-confirm", "--debug", path],
-                                  capture_output=True, text=True, env=env, cwd=folder, timeout=timeout)
+                                  capture_output=True, text=True, env=env, cwd=folder, timeout=timeout,
+                                  preexec_fn=_capped)
         except subprocess.TimeoutExpired:
             return time.perf_counter() - start, f"killed after {timeout:g} s"
         seconds = time.perf_counter() - start

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
+
+from .limits import MAX_INPUT_SIZE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,15 +45,16 @@ def find_pyproject(start: str) -> Optional[str]:
         here = parent
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a pyproject.toml is a few KB; a larger "config" is not one
+
+
 def load(path: Optional[str], known_codes: Sequence[str]) -> Config:
+    """``[tool.convlint]`` of ``path`` (defaults when None); ``ConfigError`` names what is wrong."""
     if path is None:
         return Config()
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
-    section = data.get("tool", {}).get("convlint", {})
+    data = _read_toml(path)
+    tool = data.get("tool", {})
+    section = tool.get("convlint", {}) if isinstance(tool, dict) else None
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tool.convlint] must be a table")
     unknown = sorted(set(section) - KNOWN_KEYS)
@@ -74,6 +78,29 @@ def load(path: Optional[str], known_codes: Sequence[str]) -> Config:
     return config
 
 
+def _read_toml(path: str) -> Dict[str, Any]:
+    """A TOML file's tables; any way it cannot be read (not a regular file, too large, not UTF-8,
+    not TOML, nested past Python's recursion limit) is a ``ConfigError`` naming the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # (a FIFO must not block)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ConfigError(f"{path}: cannot read configuration: not a regular file")
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: cannot read configuration: larger than {MAX_CONFIG_BYTES >> 20} MB")
+        tables: Dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
+        return tables
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: not valid UTF-8 (at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"{path}: cannot read configuration: nested too deeply") from None
+
+
 def check_code(code: str, known_codes: Sequence[str], where: str) -> None:
     if not any(k.startswith(code) for k in known_codes):
         raise ConfigError(f"{where}: unknown rule code or prefix: {code}")
@@ -85,6 +112,7 @@ def parse_input_size(value: object, where: str) -> List[int]:
             value = [int(v) for v in value.lower().split("x")]
         except ValueError:
             value = None
-    if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, int) and v > 0 for v in value):
+    if not isinstance(value, list) or not 2 <= len(value) <= 4 or \
+            not all(type(v) is int and 0 < v <= MAX_INPUT_SIZE for v in value):  # (not bool: True is an int)
         raise ConfigError(f"{where}: input-size must be C,H,W positive integers, e.g. [3, 224, 224]")
     return [int(v) for v in value]

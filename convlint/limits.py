@@ -6,7 +6,8 @@ budget stays unknown (fewer paths, fewer findings, never a false one). Three kin
 
 * **values**: a list longer than ``MAX_ITEMS``, an integer wider than ``MAX_INT_BITS``, a polynomial
   with more than ``MAX_TERMS`` terms or ``MAX_DEGREE`` factors, a spatial size after more than
-  ``MAX_SIZE_OPS`` operations are unknown values;
+  ``MAX_SIZE_OPS`` operations are unknown values; a tensor's history keeps at most
+  ``MAX_MERGED_STEPS`` steps of the other operand of a merge;
 * **one class or function** of the checked code: ``STEP_BUDGET`` statements, ``MAX_PATHS`` paths,
   ``MAX_DEPTH`` nested calls; past them its analysis stops (``OutOfBudget``);
 * **one file**: ``FILE_WORK`` work units (statements run, calls made, facts kept), ``FILE_SECONDS``
@@ -22,6 +23,7 @@ from typing import Optional
 # --- source --------------------------------------------------------------------------------------
 MAX_BYTES = 1024 * 1024  # larger files are skipped (real model files are 10-250 KB; timm's largest 234 KB)
 MAX_STDIN = MAX_BYTES    # what `convlint check -` reads at most
+MAX_INPUT_SIZE = 1 << 20  # an input size's channels or side (`input-size`): larger is no image
 
 # --- values --------------------------------------------------------------------------------------
 MAX_ITEMS = 1024      # items of a list, tuple or dict value (a Sequential of 1,024 layers is already rare)
@@ -29,6 +31,7 @@ MAX_INT_BITS = 64     # no layer argument is wider; wider arithmetic (2**2**32) 
 MAX_TERMS = 32        # terms of a polynomial (real channel arithmetic has at most three or four)
 MAX_DEGREE = 8        # factors of a term (planes * expansion * groups ...)
 MAX_SIZE_OPS = 256    # windows, pads and resizes kept per spatial size (a deeper chain: size unknown)
+MAX_MERGED_STEPS = 256  # steps of a merge's other operand kept in its history (more: not replayable)
 
 # --- one class or function of the checked code ----------------------------------------------------
 MAX_PATHS = 48        # live paths per function; more are dropped
@@ -38,7 +41,7 @@ MAX_UNROLL = 32       # items of a loop that is run once per item
 STEP_BUDGET = 3500    # statements run per class or function analysed
 
 # --- one file -------------------------------------------------------------------------------------
-FILE_WORK = 400_000   # work units: the real corpus's largest file (timm's) needs a tenth of it
+FILE_WORK = 250_000   # work units: the real corpus's most (timm's maxxvit.py) is 24,096
 FILE_SECONDS = 20.0   # of analysis (the README promises 30 s for a 1 MB file, parse and rules included)
 FILE_MEMORY = 1 << 30  # bytes of resident memory grown while one file is analysed
 CHECK_EVERY = 1024    # work units between two looks at the clock and the memory
@@ -78,6 +81,10 @@ class FileBudget:
         self._memory = memory
         self._next_look = CHECK_EVERY
         self.exhausted: Optional[str] = None  # which budget ran out, once one has
+
+    @property
+    def work_spent(self) -> int:
+        return self._work - self.work_left
 
     def spend(self, units: int = 1) -> None:
         if self.exhausted is not None:

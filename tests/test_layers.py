@@ -32,6 +32,8 @@ FUNCTION_LEVEL_ALLOWED = {
     ("convlint.confirm.child", "torch"),
     # measured: importing the process pool costs an editor's one-file check (0.18 s) 11 ms
     ("convlint.app.cli", "multiprocessing"),
+    # measured: importing pathspec costs every start 26 ms (on Python < 3.13, asyncio with it)
+    ("convlint.app.discovery", "pathspec"),
 }
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from convlint.app.cli import discover, run_files
+from convlint.app.cli import run_files
+from convlint.app.discovery import discover
 from convlint.app.engine import CheckRequest
 
 CORPUS = os.environ.get("CONVLINT_CORPUS", "/tmp/convlint-corpus")
@@ -18,7 +19,7 @@ CORPUS = os.environ.get("CONVLINT_CORPUS", "/tmp/convlint-corpus")
 
 @pytest.mark.skipif(not Path(CORPUS, "CORPUS_MANIFEST.txt").exists(), reason="real corpus not gathered")
 def test_no_error_on_released_model_code() -> None:
-    files = discover(CORPUS, [])
+    files = discover([CORPUS], []).files
     assert len(files) > 500
     diagnostics = run_files(files, CheckRequest(), jobs=0)
     errors = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in diagnostics if d.severity == "error"]

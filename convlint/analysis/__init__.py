@@ -32,6 +32,7 @@ class Analysis:
         self.module = module
         self._events: DefaultDict[type, List[Event]] = defaultdict(list)
         self.residuals: List[ResidualShapes] = []
+        self.budget = FileBudget()  # what the analysis of this file may use (convlint.limits)
         self.stopped: Optional[str] = None  # the file budget that stopped the analysis, if one did
 
     def emit(self, event: object) -> None:
@@ -55,7 +56,7 @@ def analyse(module: ast.Module, source: str, input_size: Optional[Sequence[int]]
     index = FileIndex(module, module_name, is_package, project, source, path)
     if project is not None and module_name:
         project.remember(module_name, index)  # a later import of this file reuses this parse
-    interpreter = Interpreter(index, result.emit, FileBudget())
+    interpreter = Interpreter(index, result.emit, result.budget)
     try:
         for cls in index.classes:
             size = index.input_size(cls)

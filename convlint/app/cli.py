@@ -2,28 +2,30 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import gc
 import os
 import sys
+import traceback
 from dataclasses import replace
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence
 
 from .. import __version__
 from .. import config as config_mod
 from ..confirm.program import program
 from ..confirm.runner import DEFAULT_TIMEOUT, Confirmer, torch_available
 from ..diagnostics import Diagnostic
+from ..limits import MAX_STDIN
 from ..rules import ALL_RULES, RULES
-from .cache import ResultCache, stamp
+from .cache import ResultCache, default_directory, stamp
+from .discovery import discover
 from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_bytes, check_path
 from .project import Project
 from .reporters import REPORTERS
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".venv", "venv", ".mypy_cache",
-             ".pytest_cache", ".ruff_cache", "node_modules", "build", "dist", ".eggs", "site-packages"}
-PARALLEL_THRESHOLD = 16  # below this many files, starting worker processes costs more than it saves
+PARALLEL_THRESHOLD = 16  # files per worker at least: starting a process costs more than checking fewer
+MAX_JOBS = 256           # worker processes at most (-j)
+MAX_CONFIRM_TIMEOUT = 3600.0  # seconds (--confirm-timeout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-confirm", action="store_true", help="skip the torch confirmation step")
     check.add_argument("--stdin-filename", default=None, help="the path to report for source read from stdin")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when diagnostics are found")
-    check.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    check.add_argument("-j", "--jobs", type=_jobs, default=0,
+                       help=f"worker processes, at most {MAX_JOBS} (default: all cores; never more than the files)")
     check.add_argument("--config", default=None, help="a pyproject.toml to read [tool.convlint] from")
     check.add_argument("--keep-unconfirmed", action="store_true",
                        help="show findings torch did not reproduce, as warnings (they are dropped by default)")
@@ -48,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the traceback of an internal error (a convlint bug) to stderr")
     check.add_argument("--no-cache", action="store_true",
                        help="analyse every file again (the cache is in $CONVLINT_CACHE_DIR or ~/.cache/convlint)")
-    check.add_argument("--confirm-timeout", type=float, default=None, metavar="SECONDS",
+    check.add_argument("--confirm-timeout", type=_timeout, default=None, metavar="SECONDS",
                        help=f"time limit of the torch confirmation (default {DEFAULT_TIMEOUT:g})")
     rule = sub.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", nargs="?")
@@ -56,7 +59,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _jobs(text: str) -> int:
+    """``-j N``: 0 (all cores) to ``MAX_JOBS``."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= jobs <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be 0 (all cores) to {MAX_JOBS}, got {text}")
+    return jobs
+
+
+def _timeout(text: str) -> float:
+    """``--confirm-timeout S``: a number of seconds above 0, at most ``MAX_CONFIRM_TIMEOUT``."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < seconds <= MAX_CONFIRM_TIMEOUT:  # (also false for nan)
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most {MAX_CONFIRM_TIMEOUT:g} seconds, got {text}")
+    return seconds
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line; every failure is one line on stderr and exit 2 (a traceback only with --debug)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("convlint: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of convlint's own: one line, the traceback with --debug
+        if os.environ.get("CONVLINT_DEBUG"):
+            traceback.print_exc()
+        print(f"convlint: internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
+    if sys.stdout is None:  # started with stdout closed (`convlint check >&-`): nowhere to report
+        print("convlint: cannot write the report: standard output is closed", file=sys.stderr)
+        return EXIT_ERROR
     for stream in (sys.stdout, sys.stderr):
         try:  # a file name that is not valid UTF-8 must not crash the report
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]  # (a TextIOWrapper)
@@ -76,9 +118,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"convlint: {exc}", file=sys.stderr)
             return EXIT_ERROR
         except BrokenPipeError:  # `convlint check . | head`: the reader has what it wanted
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            _silence_stdout()
             return EXIT_FOUND
+        except ReportNotWritten as exc:
+            _silence_stdout()
+            print(f"convlint: cannot write the report: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     parser.print_help(sys.stderr)
     return EXIT_ERROR
 
@@ -105,35 +150,52 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.debug:
         os.environ["CONVLINT_DEBUG"] = "1"  # read where internal errors are caught, workers included
     config = _config(args)
-    request = _request(args, config)
     confirming = not args.no_confirm and config.confirm
     without_torch = confirming and not torch_available()
-    confirmer = Confirmer() if confirming and not without_torch else None
+    confirmer = Confirmer(None if args.no_cache or os.environ.get("CONVLINT_NO_CACHE") else
+                          os.path.join(default_directory(), "verdicts")) if confirming and not without_torch else None
+    # reproducers only for what torch will confirm or --explain-confirm will print
+    request = _request(args, config, reproduce=confirmer is not None or args.explain_confirm)
     if args.paths == ["-"]:
-        diagnostics = check_bytes(sys.stdin.buffer.read(), args.stdin_filename or "-", request)
+        diagnostics = check_bytes(_stdin(), args.stdin_filename or "-", request)
         failed = False
     else:
         if "-" in args.paths:
             print("convlint: '-' (stdin) cannot be mixed with other paths", file=sys.stderr)
             return EXIT_ERROR
-        files, failed = _files(args.paths, config.exclude)
-        diagnostics = _check_files(files, request, args, config, confirmer)
+        found = discover(args.paths, config.exclude)
+        for path in found.missing:
+            print(f"convlint: {path}: no such file or directory", file=sys.stderr)
+        for path, reason in found.problems:  # a folder not listed may hide files: the run goes on, exit 2
+            print(f"convlint: {path}: {reason}", file=sys.stderr)
+        failed = bool(found.missing or found.problems)
+        diagnostics = _check_files(found.files, request, args, config, confirmer)
     diagnostics.sort(key=Diagnostic.sort_key)
-    if without_torch and any(d.repro is not None for d in diagnostics):
+    if without_torch and any(d.severity == "error" and d.code != "CVL001" for d in diagnostics):
         print("convlint: torch is not installed; findings are not confirmed (pip install 'convlint[torch]')",
               file=sys.stderr)
     if confirmer is not None:
         diagnostics = run_confirmation(diagnostics, args, confirmer)
     if args.explain_confirm:
         for d in diagnostics:
-            if d.repro is not None:
-                print(f"# {d.path}:{d.line}:{d.column}: {d.code} reproducer\n{program(d.repro)}", file=sys.stderr)
+            text = program(d.repro) if d.repro is not None else None
+            if text is not None:  # (None: a reproducer that is not the whitelisted plain data)
+                print(f"# {d.path}:{d.line}:{d.column}: {d.code} reproducer\n{text}", file=sys.stderr)
     _report(diagnostics, args.format)
     if failed or any(d.code == "CVL001" and d.message.startswith(INTERNAL_ERROR) for d in diagnostics):
         return EXIT_ERROR
     if diagnostics and not args.exit_zero:
         return EXIT_FOUND
     return EXIT_CLEAN
+
+
+def _stdin() -> bytes:
+    """The source on stdin, read up to one byte past the size limit (the check then says it is too
+    large): ``convlint check - < /dev/zero`` ends."""
+    try:
+        return sys.stdin.buffer.read(MAX_STDIN + 1)
+    except (OSError, AttributeError, ValueError) as exc:  # (no stdin, or a closed one)
+        raise config_mod.ConfigError(f"cannot read standard input: {exc}") from None
 
 
 def _config(args: argparse.Namespace) -> config_mod.Config:
@@ -145,27 +207,14 @@ def _config(args: argparse.Namespace) -> config_mod.Config:
     return config_mod.load(config_path, list(RULES))
 
 
-def _request(args: argparse.Namespace, config: config_mod.Config) -> CheckRequest:
+def _request(args: argparse.Namespace, config: config_mod.Config, reproduce: bool) -> CheckRequest:
     """What is reported (``--select``/``--ignore`` over the config's) and the models' input size."""
     select = _codes(args.select) or config.select
     ignore = (_codes(args.ignore) or []) + config.ignore
     for code in select + ignore:
         config_mod.check_code(code, list(RULES), "--select/--ignore")
     return CheckRequest(Selection(tuple(select), tuple(ignore)),
-                        tuple(config.input_size) if config.input_size else None)
-
-
-def _files(paths: Sequence[str], exclude: Sequence[str]) -> Tuple[List[str], bool]:
-    """The Python files under ``paths``; ``failed`` when a path does not exist."""
-    files: List[str] = []
-    failed = False
-    for path in paths:
-        if not os.path.lexists(path):
-            print(f"convlint: {path}: no such file or directory", file=sys.stderr)
-            failed = True
-            continue
-        files.extend(discover(path, exclude))
-    return files, failed
+                        tuple(config.input_size) if config.input_size else None, reproduce=reproduce)
 
 
 def _check_files(files: List[str], request: CheckRequest, args: argparse.Namespace, config: config_mod.Config,
@@ -173,7 +222,8 @@ def _check_files(files: List[str], request: CheckRequest, args: argparse.Namespa
     """Every file's diagnostics; the torch child starts at the first finding it may confirm, so that
     its import overlaps the rest of the run."""
     cache = None if args.no_cache or os.environ.get("CONVLINT_NO_CACHE") else ResultCache.for_run(
-        [request.selection, config.input_size], [os.path.abspath(f) for f in files] if len(files) > 1 else [])
+        [request.selection, config.input_size, request.reproduce],
+        [os.path.abspath(f) for f in files] if len(files) > 1 else [])
     diagnostics: List[Diagnostic] = []
     for found in iter_files(files, request, args.jobs, cache):
         diagnostics.extend(found)
@@ -182,11 +232,29 @@ def _check_files(files: List[str], request: CheckRequest, args: argparse.Namespa
     return diagnostics
 
 
+class ReportNotWritten(Exception):
+    """The report could not be written whole (a full disk, a closed or failing output)."""
+
+
 def _report(diagnostics: List[Diagnostic], format: str) -> None:
     rules_meta = {r.code: {"name": r.name, "summary": r.summary, "doc": r.documentation(),
                            "severity": r.severity} for r in ALL_RULES}
-    REPORTERS[format](diagnostics, sys.stdout, rules_meta)
-    sys.stdout.flush()
+    try:
+        REPORTERS[format](diagnostics, sys.stdout, rules_meta)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+        raise ReportNotWritten(exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) from None
+
+
+def _silence_stdout() -> None:
+    """What is left in stdout's buffer goes nowhere (Python's own flush at exit would fail again)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def run_confirmation(diagnostics: List[Diagnostic], args: argparse.Namespace,
@@ -194,6 +262,9 @@ def run_confirmation(diagnostics: List[Diagnostic], args: argparse.Namespace,
     """Confirm error findings with torch; drop (or, asked, demote) those torch does not reproduce."""
     for note in confirmer.finish(diagnostics, args.confirm_timeout or DEFAULT_TIMEOUT):
         print(note, file=sys.stderr)
+    if args.debug:
+        print(f"convlint: confirmation: {confirmer.from_cache} reproducer verdict(s) from the cache, "
+              f"{confirmer.run_by_torch} run by torch", file=sys.stderr)
     kept = []
     for d in diagnostics:
         if d.confirmed is False:
@@ -204,46 +275,6 @@ def run_confirmation(diagnostics: List[Diagnostic], args: argparse.Namespace,
             d.severity = "warning"
         kept.append(d)
     return kept
-
-
-def discover(path: str, exclude: Sequence[str]) -> List[str]:
-    """The Python files under ``path`` in a stable order, skipping tool, build and ignored folders."""
-    if not os.path.isdir(path):
-        return [path]
-    ignore = list(exclude) + _gitignore(path)
-    out: List[str] = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        rel_dir = os.path.relpath(dirpath, path)
-        dirnames[:] = sorted(
-            d for d in dirnames
-            if d not in SKIP_DIRS and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg"))
-            and not _ignored(os.path.normpath(os.path.join(rel_dir, d)), ignore, is_dir=True))
-        for name in sorted(filenames):
-            if name.endswith(".py") and not _ignored(os.path.normpath(os.path.join(rel_dir, name)), ignore):
-                out.append(os.path.join(dirpath, name))
-    return out
-
-
-def _gitignore(root: str) -> List[str]:
-    try:
-        with open(os.path.join(root, ".gitignore"), encoding="utf-8", errors="replace") as fh:
-            return [line.strip() for line in fh if line.strip() and not line.startswith(("#", "!"))]
-    except OSError:
-        return []
-
-
-def _ignored(rel: str, patterns: Sequence[str], is_dir: bool = False) -> bool:
-    rel = rel.replace(os.sep, "/")
-    name = rel.rsplit("/", 1)[-1]
-    for pattern in patterns:
-        p = pattern.rstrip("/")
-        if pattern.endswith("/") and not is_dir:
-            continue
-        anchored = p.startswith("/") or "/" in p
-        p = p.lstrip("/")
-        if fnmatch.fnmatch(rel, p) or (not anchored and fnmatch.fnmatch(name, p)) or rel.startswith(p + "/"):
-            return True
-    return False
 
 
 _REQUEST: CheckRequest = CheckRequest()  # how files are checked, with their project, in each worker process
@@ -291,7 +322,8 @@ def iter_files(files: Sequence[str], request: CheckRequest, jobs: int,
                cache: Optional[ResultCache] = None) -> Iterator[List[Diagnostic]]:
     """Each file's diagnostics, in the order of ``files``, from ``jobs`` worker processes. The files
     form one project: an import of one by another is followed."""
-    jobs = jobs or os.cpu_count() or 1
+    # never more workers than files (a worker costs a process start and the project's parse)
+    jobs = min(jobs or os.cpu_count() or 1, max(1, len(files) // PARALLEL_THRESHOLD))
     request = replace(request, project=Project(files) if len(files) > 1 else None)
     if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
         _init_worker(request, cache)

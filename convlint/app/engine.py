@@ -9,6 +9,7 @@ import ast
 import gc
 import os
 import stat
+import sys
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,13 +49,15 @@ class Selection:
 @dataclass(frozen=True)
 class CheckRequest:
     """How files are checked: which codes are reported, the input size of top-level models, the
-    files checked together (imports among them are followed), and whether ``# noqa`` is honoured here
-    (flake8 honours it itself)."""
+    files checked together (imports among them are followed), whether ``# noqa`` is honoured here
+    (flake8 honours it itself), and whether findings get their torch reproducers (only when they will
+    be run or printed: finding one can cost more than the check)."""
 
     selection: Selection = Selection()
     input_size: Optional[Tuple[int, ...]] = None
     project: Optional[Project] = None
     noqa: bool = True
+    reproduce: bool = False
 
 
 DEFAULT = CheckRequest()
@@ -68,7 +71,7 @@ def check_path(path: str, request: CheckRequest = DEFAULT, display: Optional[str
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
             return [_file_error(shown, 1, 1, "cannot read: not a regular file")]
         if info.st_size > MAX_BYTES:
-            return [_too_large(shown, info.st_size)]
+            return [too_large(shown, info.st_size)]
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
@@ -80,7 +83,7 @@ def check_bytes(data: bytes, path: str, request: CheckRequest = DEFAULT,
                 real_path: Optional[str] = None) -> List[Diagnostic]:
     """Diagnostics of a file's bytes (``real_path``: where it is, when ``path`` only names it)."""
     if len(data) > MAX_BYTES:
-        return [_too_large(path, len(data))]
+        return [too_large(path, len(data))]
     try:
         source = decode(data)
     except (UnicodeDecodeError, LookupError) as exc:
@@ -124,8 +127,13 @@ def _checked(source: str, path: str, request: CheckRequest, relevant: bool, tree
         analysis = analyse(tree, source, request.input_size, project, real_path or path)
     except RecursionError:
         return [_file_error(path, 1, 1, "cannot analyse: the code is nested too deeply")]
+    except MemoryError:
+        return [_file_error(path, 1, 1, "cannot analyse: out of memory")]
     except Exception as exc:  # noqa: BLE001 - one file's internal error must not stop the run
         return [_internal_error(path, "the analysis", exc)]
+    if analysis.stopped is not None and os.environ.get("CONVLINT_DEBUG"):
+        print(f"convlint: {path}: analysis stopped early: {analysis.stopped} ran out "
+              f"(what was found before is reported)", file=sys.stderr)
     return _judged(analysis, source, path, request)
 
 
@@ -160,14 +168,14 @@ def _judged(analysis: Analysis, source: str, path: str, request: CheckRequest) -
             failures.append(_internal_error(path, rule.code, exc))
     if not best:
         return failures
-    return failures + _place(list(best.values()), source, path, request.noqa)
+    return failures + _place(list(best.values()), source, path, request)
 
 
 def _rank(finding: Finding) -> Tuple[int, int]:
     return (finding.severity != "error", len(finding.message))
 
 
-def _place(findings: List[Finding], source: str, path: str, noqa: bool = True) -> List[Diagnostic]:
+def _place(findings: List[Finding], source: str, path: str, request: CheckRequest) -> List[Diagnostic]:
     lines = source.split("\n")
     out: List[Diagnostic] = []
     for f in findings:
@@ -175,7 +183,7 @@ def _place(findings: List[Finding], source: str, path: str, noqa: bool = True) -
         if span is None:
             continue
         line, col, end_line, end_col = span
-        if noqa and suppressed(lines, line, f.code):
+        if request.noqa and suppressed(lines, line, f.code):
             continue
         fix = None
         if f.fix is not None:
@@ -185,7 +193,7 @@ def _place(findings: List[Finding], source: str, path: str, noqa: bool = True) -
                 fix = {"line": at[0], "column": at[1], "end_line": fix_span[2], "end_column": fix_span[3],
                        "replacement": f.fix.replacement}
         repro = None
-        if f.severity == Severity.ERROR and f.subject is not None and f.code in RULES:
+        if request.reproduce and f.severity == Severity.ERROR and f.subject is not None and f.code in RULES:
             try:
                 repro = reproducer(RULES[f.code], f.subject)
             except Exception:  # noqa: BLE001 - no reproducer: the finding stays unconfirmed
@@ -229,9 +237,11 @@ def _internal_error(path: str, where: str, exc: BaseException) -> Diagnostic:
     return _file_error(path, 1, 1, f"{INTERNAL_ERROR}{where}: {type(exc).__name__}: {exc}")
 
 
-def _too_large(path: str, size: int) -> Diagnostic:
-    return _file_error(path, 1, 1, f"file too large to check ({size / (1024 * 1024):.1f} MB; the limit is "
-                                   f"{MAX_BYTES // (1024 * 1024)} MB)")
+def too_large(path: str, size: int) -> Diagnostic:
+    """A warning, not an error: a vendored big file must not fail CI forever (``exclude`` silences it)."""
+    return Diagnostic(path, 1, 1, 1, 1, "CVL001", Severity.WARNING,
+                      f"file skipped: too large to check ({size / (1024 * 1024):.1f} MB; the limit is "
+                      f"{MAX_BYTES // (1024 * 1024)} MB)")
 
 
 def _file_error(path: str, line: int, column: int, message: str) -> Diagnostic:

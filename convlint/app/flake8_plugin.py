@@ -7,6 +7,7 @@ from convlint's result cache (``CONVLINT_NO_CACHE=1`` turns it off); the plugin 
 """
 from __future__ import annotations
 
+import argparse
 import ast
 import os
 from functools import lru_cache
@@ -16,17 +17,19 @@ from .. import __version__
 from .. import config as config_mod
 from ..rules import RULES
 from .cache import ResultCache
-from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_source, may_hold_finding
+from ..limits import MAX_BYTES
+from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_source, may_hold_finding, too_large
 
 
 @lru_cache(maxsize=64)
-def _input_size(directory: str) -> Optional[Tuple[int, ...]]:
-    """``input-size`` from the nearest ``[tool.convlint]`` (a broken config is convlint's to report)."""
+def _settings(directory: str) -> Tuple[Optional[Tuple[int, ...]], Optional[str]]:
+    """``input-size`` from the nearest ``[tool.convlint]``, and what is wrong with that config, if
+    anything (reported on each file it governs, never a crash of the whole flake8 run)."""
     try:
         config = config_mod.load(config_mod.find_pyproject(directory), list(RULES))
-    except config_mod.ConfigError:
-        return None
-    return tuple(config.input_size) if config.input_size else None
+    except config_mod.ConfigError as exc:
+        return None, str(exc)
+    return (tuple(config.input_size) if config.input_size else None), None
 
 
 @lru_cache(maxsize=8)
@@ -41,20 +44,39 @@ class Plugin:
     name = "convlint"
     version = __version__
 
+    selected = True  # whether flake8's --select can show a CVL code at all (see parse_options)
+
+    @classmethod
+    def parse_options(cls, options: argparse.Namespace) -> None:
+        """flake8's options: under a ``--select`` that names no CVL code (``--select E9``), whatever
+        the plugin found would be dropped, so it does not analyse at all."""
+        select = getattr(options, "select", None)
+        chosen = [*(select or ()), *(getattr(options, "extend_select", None) or ())]
+        cls.selected = select is None or any("CVL".startswith(c) or c.startswith("CVL") for c in chosen)
+
     def __init__(self, tree: ast.Module, lines: Sequence[str], filename: str = "stdin") -> None:
         self.tree = tree  # flake8's own parse of the file: convlint analyses it as it is
         self.lines = lines
         self.filename = filename
 
     def run(self) -> Iterator[Tuple[int, int, str, type]]:
+        if not self.selected:
+            return
         source = "".join(self.lines)
         if source.startswith("\ufeff"):
             source = source[1:]
-        if not may_hold_finding(source.encode("utf-8", "surrogatepass")):
+        data = source.encode("utf-8", "surrogatepass")
+        if not may_hold_finding(data):
             return  # flake8 reports syntax errors itself (E999)
         directory = os.path.dirname(os.path.abspath(self.filename)) if self.filename not in ("stdin", "-") \
             else os.getcwd()
-        input_size = _input_size(directory)
+        input_size, config_error = _settings(directory)
+        if config_error is not None:
+            yield 1, 0, f"CVL001 cannot check: broken configuration: {config_error}", type(self)
+            return
+        if len(data) > MAX_BYTES:  # the same size limit as the command line's
+            yield 1, 0, f"CVL001 {too_large(self.filename, len(data)).message}", type(self)
+            return
         cache = _cache(input_size)
         diagnostics = cache.get_for_source(self.filename, source) if cache is not None else None
         if diagnostics is None:

@@ -1,14 +1,18 @@
 """The confirmation child: builds each reproducer from plain data with real torch and runs it.
 
 It reads ``{"layers": [...], "reproducers": [...]}`` on stdin: the torch.nn classes it may build (the
-parent derives them from convlint's catalogue) and the reproducers. It writes one JSON result per line:
-the stage that raised (``build``, ``prefix``, ``branch``, ``shortcut``, ``add``, ``consume``) and
-torch's message, or ``ok``. Only torch.nn layers of that list are ever built; no user code is imported
+parent derives them from convlint's catalogue) and the reproducers. It writes one JSON object per line:
+``{"ready": version}`` once torch is imported, ``{"running": id}`` as each reproducer starts (so that a
+parent which runs out of time knows which one it cut), and each reproducer's result: the stage that
+raised (``build``, ``prefix``, ``branch``, ``shortcut``, ``add``, ``consume``) and torch's message, or
+``ok``, or ``memory`` when the reproducer needed more memory than the child may take (not a verdict on
+the reproducer). Only torch.nn layers of that list are ever built, on the CPU; no user code is imported
 or run, and nothing of convlint is imported here (the child needs torch and this file only).
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Dict, FrozenSet, Optional, Sequence
 
@@ -19,6 +23,16 @@ except ImportError:  # not on this platform: the time limit still holds
     resource = None
 
 Spec = Dict[str, Any]  # torch, its nn and what they build are typed Any: torch is not convlint's dependency
+
+# Address space the child may take beyond what it has mapped once torch is imported. The parent only
+# sends reproducers whose tensors add up to at most 1 GiB (reproduce.MAX_ELEMENTS float32 elements);
+# the rest covers what torch maps on first use (oneDNN's code and scratch buffers, the allocator's
+# per-thread arenas, thread stacks), address space reserved rather than used. A runaway allocation
+# fails at once with torch's own "can't allocate memory" instead of swapping the machine.
+MEMORY_HEADROOM = 2 << 30
+
+# The messages torch's CPU allocator and Python give when an allocation is refused.
+OUT_OF_MEMORY_MARKS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory")
 
 
 def _build(nn: Any, layers: FrozenSet[str], layer: Sequence[Any]) -> Any:
@@ -66,36 +80,63 @@ def run(spec: Spec, torch: Any, nn: Any, layers: FrozenSet[str]) -> Dict[str, st
                 consumer(t)
         return {"stage": "ok"}
     except Exception as exc:  # noqa: BLE001 - torch's own error is the result
-        return {"stage": stage, "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, MemoryError) or any(mark in message for mark in OUT_OF_MEMORY_MARKS):
+            # the child's memory limit, not the reproducer's shapes, made it fail
+            return {"stage": "memory", "error": message}
+        return {"stage": stage, "error": message}
 
 
-MEMORY_LIMIT = 3 << 30  # bytes of address space: reproducers are tiny, torch itself needs ~1.5 GB
+def _mapped_bytes() -> Optional[int]:
+    """The address space this process has mapped now (Linux's /proc/self/statm), or None elsewhere."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[0])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _bound_memory() -> None:
-    if resource is None:
-        return
+    """Limit the address space to what is mapped now plus ``MEMORY_HEADROOM``. Set after torch's
+    import: a CUDA build maps about 3 GB of address space on import (its libraries, no GPU needed), a
+    CPU build about 0.6 GB, so no fixed limit set before the import suits both."""
+    mapped = _mapped_bytes()
+    if resource is None or mapped is None:
+        return  # the time limit and the parent's cost budget still hold
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = MEMORY_LIMIT if hard == resource.RLIM_INFINITY else min(MEMORY_LIMIT, hard)
+        limit = mapped + MEMORY_HEADROOM
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        if soft != resource.RLIM_INFINITY:
+            limit = min(limit, soft)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     except (ValueError, OSError):  # the limit cannot be set here: the time limit still holds
         pass
 
 
+def _say(message: Dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
 def main() -> int:
-    _bound_memory()
+    # the CPU only: a GPU (if any) is neither needed to show a shape error nor the child's to take
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
     import torch  # first: the parent starts this child early so that the import overlaps its work
     from torch import nn
+    _bound_memory()
+    _say({"ready": str(torch.__version__)})
     given = json.load(sys.stdin)
     layers = frozenset(given["layers"])
     torch.manual_seed(0)
     torch.set_num_threads(1)
     for spec in given["reproducers"]:
-        result = run(spec, torch, nn, layers)
+        _say({"running": spec["id"]})
+        result: Dict[str, Any] = dict(run(spec, torch, nn, layers))
         result["id"] = spec["id"]
-        sys.stdout.write(json.dumps(result) + "\n")
-        sys.stdout.flush()
+        _say(result)
     return 0
 
 

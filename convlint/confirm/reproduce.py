@@ -6,11 +6,20 @@ Symbols are given small concrete values that satisfy the path's facts and keep t
 (``in_planes=4, planes=8, stride=2``). A finding whose history holds a step convlint cannot replay
 faithfully (a concatenation, an unmodelled call) gets no reproducer: it stays unconfirmed rather than
 being "refuted" by an inexact program.
+
+Numbers the code itself fixes (``nn.Conv2d(3, 100000, 3)``, ``# convlint: input-size=3x4096x4096``)
+can make a reproducer too costly to run. ``estimated_cost`` replays a reproducer's shapes as torch
+would and counts its work and memory; a reproducer past the budget is scaled down (smaller spatial
+sizes, smaller channel counts the finding does not name) when torch then fails the same way, else it is
+kept as it is and the runner leaves it unrun.
 """
 from __future__ import annotations
 
+import copy
 import itertools
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..analysis.residual import ResidualShapes
 from ..rules.base import Replay, Rule
@@ -25,6 +34,23 @@ Spec = Dict[str, Any]  # a reproducer: plain data (JSON) the confirmation child 
 CANDIDATES = (4, 8, 2, 3, 16, 6, 1, 5)
 SIZES = (16, 32, 64, 128, 224)
 MAX_TRIES = 400
+
+# The budget of one reproducer, in multiply-adds plus elements written. Measured on one thread (the
+# child's): 10**9 of them take 0.05 s (a 3x3 conv, 64 channels in and out) to 1.8 s (3 channels in, 64
+# out, at 1024x1024), and the costliest of the 95 fixture reproducers needs 4.6 * 10**8
+MAX_WORK = 10**9
+# The tensors of one reproducer (weights, activations, a convolution's unfolded input), counted as if
+# none were freed: 2**28 float32 elements are 1 GiB, within the child's memory headroom (child.py),
+# and still hold a classifier head such as VGG's nn.Linear(25088, 4096) (10**8 weights)
+MAX_ELEMENTS = 2**28
+# Scaling a reproducer down: spatial sizes up to this are kept; larger ones become a size below
+# 2 * m with the same remainder modulo m (strides and pools that divide m round alike)
+KEEP_SIZE = 64
+SIZE_MODULI = (32, 64, 128)
+# channel counts up to this are kept; larger ones the finding does not name are renumbered
+KEEP_CHANNELS = 64
+CHANNEL_ARGUMENTS = ("in_channels", "out_channels", "groups", "num_features", "num_channels", "num_groups",
+                     "in_features", "out_features")
 
 
 _ADD_WANTS = {Replay.ADD_SIZES: "sizes", Replay.ADD_CHANNELS: "channels", Replay.ADD_ANY: "any"}
@@ -143,6 +169,7 @@ def _search(free: Sequence[str], facts: Facts, accept: Callable[[Env], Optional[
         except (ZeroDivisionError, TypeError):
             continue
         if spec is not None:
+            spec = affordable(spec)
             spec["values"] = ", ".join(f"{a}={v}" for a, v in sorted(env.items()) if not a.startswith("C["))
             return spec
     return None
@@ -402,3 +429,366 @@ def conv_build_spec(built: ConvBuilt, check: Callable[[Mapping[str, Any]], bool]
         return {"op": "build", "layer": [name, args]}
 
     return _search(free, facts, accept)
+
+
+# --- what a reproducer costs, and scaling it down ----------------------------------------------
+
+
+class _Refused(Exception):
+    """torch raises here: ``kind`` is what it checks ("channels", "features", "size", "rank");
+    ``names`` the numbers its message names that are the finding's own (one count against another)."""
+
+    def __init__(self, kind: str, names: Tuple[int, ...] = ()) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.names = names
+        self.where: Tuple[str, int] = ("", 0)
+
+
+class _Untraceable(Exception):
+    """A layer or an argument this replay of torch's shape rules does not know."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What running a reproducer takes, replayed from torch's shape rules, and how the run ends.
+
+    ``work`` counts multiply-adds and elements written; ``elements`` every tensor the run makes, as if
+    none were freed. ``outcome`` is where torch raises and how (two reproducers with one outcome show
+    the same error, at other sizes); ``named`` the numbers that error names which the finding names
+    too (the channel counts of a mismatch), which scaling down keeps."""
+
+    work: int
+    elements: int
+    outcome: Tuple[object, ...]
+    named: Tuple[int, ...] = ()
+
+    @property
+    def affordable(self) -> bool:
+        return self.work <= MAX_WORK and self.elements <= MAX_ELEMENTS
+
+
+class _Tally:
+    """The running count of a replay."""
+
+    def __init__(self) -> None:
+        self.work = 0
+        self.elements = 0
+
+    def tensor(self, elements: int, work_per_element: int = 1) -> None:
+        self.elements += elements
+        self.work += elements * work_per_element
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Untraceable
+    return value
+
+
+def _per_dim(value: object, n: int) -> Tuple[int, ...]:
+    """An argument given as one int or one per dim."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise _Untraceable
+        return tuple(_integer(v) for v in value)
+    return (_integer(value),) * n
+
+
+def _rank_in_name(name: str) -> int:
+    """3 for ``Conv3d``."""
+    if len(name) > 2 and name.endswith("d") and name[-2] in "123":
+        return int(name[-2])
+    raise _Untraceable
+
+
+def _windowed(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+              dilation: Sequence[int], ceil_mode: bool) -> List[int]:
+    """Sizes after a sliding window (torch's formula, as ``_simulate``)."""
+    out = []
+    for d, k, st, p, dl in zip(sizes, kernel, stride, padding, dilation):
+        if st < 1:
+            raise _Refused("size")
+        span = d + 2 * p - dl * (k - 1) - 1
+        if span < 0:
+            raise _Refused("size")
+        o = -(-span // st) + 1 if ceil_mode else span // st + 1
+        if ceil_mode and (o - 1) * st >= d + p:
+            o -= 1
+        out.append(o)
+    return out
+
+
+def _build_refused(layer: Sequence[Any]) -> bool:
+    """Whether torch refuses to build ``layer`` (it checks these before making any weight)."""
+    name, args = layer[0], layer[1]
+    if not str(name).startswith("Conv"):
+        return False
+    n = _rank_in_name(name)
+    groups, c_in, c_out = _integer(args["groups"]), _integer(args["in_channels"]), _integer(args["out_channels"])
+    stride = _per_dim(args["stride"], n)
+    return groups < 1 or c_in % groups != 0 or c_out % groups != 0 or (args["padding"] == "same" and max(stride) > 1)
+
+
+def _weights(layer: Sequence[Any]) -> int:
+    """The elements of ``layer``'s weights and buffers (all filled when it is built)."""
+    name, args = str(layer[0]), layer[1]
+    if name.startswith("Conv"):
+        return _integer(args["out_channels"]) * (_integer(args["in_channels"]) // _integer(args["groups"])) * \
+            math.prod(_per_dim(args["kernel_size"], _rank_in_name(name))) + _integer(args["out_channels"])
+    if name == "Linear":
+        return (_integer(args["in_features"]) + 1) * _integer(args["out_features"])
+    if name.startswith(("BatchNorm", "InstanceNorm")):
+        return 4 * _integer(args["num_features"])
+    if name == "GroupNorm":
+        return 2 * _integer(args["num_channels"])
+    return 0
+
+
+def _replay_layer(layer: Sequence[Any], shape: List[int], tally: _Tally) -> List[int]:
+    """The shape after ``layer`` as torch computes it, with its cost; raises ``_Refused`` where torch
+    raises."""
+    name, args = layer[0], layer[1]
+    if not isinstance(name, str) or not isinstance(args, Mapping):
+        raise _Untraceable
+    elements = math.prod(shape)
+    if name == "Permute":
+        dims = [_integer(d) for d in args["dims"]]
+        if sorted(dims) != list(range(len(shape))):
+            raise _Refused("rank")
+        return [shape[i] for i in dims]
+    if name == "Flatten":
+        tally.tensor(elements)  # a view of a contiguous tensor, a copy of a permuted one: counted as a copy
+        return shape[:1] + [math.prod(shape[1:])]
+    if name == "Linear":
+        c_in, c_out = _integer(args["in_features"]), _integer(args["out_features"])
+        if shape[-1] != c_in:
+            raise _Refused("features", (c_in, shape[-1]))
+        tally.tensor(elements // max(c_in, 1) * c_out, c_in)
+        return shape[:-1] + [c_out]
+    if name == "Upsample":
+        factor = args.get("scale_factor")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or len(shape) < 3:
+            raise _Untraceable
+        out = shape[:2] + [int(math.floor(d * factor)) for d in shape[2:]]
+        tally.tensor(math.prod(out))
+        return out
+    if name == "GroupNorm":
+        if len(shape) < 2:
+            raise _Refused("rank")
+        channels = _integer(args["num_channels"])
+        if shape[1] != channels:
+            raise _Refused("channels", (channels, shape[1]))
+        tally.tensor(elements, 2)
+        return shape
+    n = _rank_in_name(name)
+    if name.startswith("Conv"):
+        if len(shape) != n + 2:
+            raise _Refused("rank")
+        c_in, c_out, groups = _integer(args["in_channels"]), _integer(args["out_channels"]), _integer(args["groups"])
+        if shape[1] != c_in:
+            raise _Refused("channels", (c_in, shape[1]))
+        kernel = _per_dim(args["kernel_size"], n)
+        sizes = shape[2:] if args["padding"] == "same" else _windowed(
+            shape[2:], kernel, _per_dim(args["stride"], n), _per_dim(args["padding"], n),
+            _per_dim(args["dilation"], n), False)
+        taps = c_in // groups * math.prod(kernel)
+        tally.tensor(taps * math.prod(sizes))  # the unfolded input some of torch's kernels make
+        tally.tensor(shape[0] * c_out * math.prod(sizes), taps)
+        return [shape[0], c_out, *sizes]
+    if len(shape) not in (n + 1, n + 2):  # the layers below take a batched or an unbatched input
+        raise _Refused("rank")
+    if name.startswith(("BatchNorm", "InstanceNorm")):
+        if name.startswith("BatchNorm") and len(shape) != n + 2 and not (n == 1 and len(shape) == 2):
+            raise _Refused("rank")
+        features, channels = _integer(args["num_features"]), shape[1] if len(shape) == n + 2 else shape[0]
+        checks = name.startswith("BatchNorm") or args.get("affine") or args.get("track_running_stats")
+        if checks and channels != features:
+            raise _Refused("channels", (features, channels))
+        tally.tensor(elements, 2)
+        return shape
+    if name.startswith(("MaxPool", "AvgPool")):
+        kernel = _per_dim(args["kernel_size"], n)
+        stride = kernel if args.get("stride") is None else _per_dim(args["stride"], n)
+        sizes = _windowed(shape[-n:], kernel, stride, _per_dim(args.get("padding", 0), n),
+                          _per_dim(args.get("dilation", 1), n), bool(args.get("ceil_mode")))
+        out = shape[:-n] + sizes
+        tally.tensor(math.prod(out), math.prod(kernel))
+        return out
+    if name.startswith("AdaptiveAvgPool"):
+        wanted = args["output_size"]
+        wanted = [wanted] * n if isinstance(wanted, int) else list(wanted)
+        if len(wanted) != n:
+            raise _Untraceable
+        out = shape[:-n] + [d if w is None else _integer(w) for d, w in zip(shape[-n:], wanted)]
+        tally.tensor(elements + math.prod(out))
+        return out
+    if name.endswith(("Pad1d", "Pad2d", "Pad3d")):
+        pad = args["padding"]
+        sides = [_integer(pad)] * (2 * n) if isinstance(pad, int) else [_integer(p) for p in pad]
+        if len(sides) % 2 or len(sides) // 2 > n:
+            raise _Untraceable
+        out = list(shape)
+        for i in range(len(sides) // 2):  # torch pads the last dim first
+            dim, left, right = len(shape) - 1 - i, sides[2 * i], sides[2 * i + 1]
+            if name.startswith("Reflection") and max(left, right) >= shape[dim]:
+                raise _Refused("size")
+            if name.startswith("Circular") and max(left, right) > shape[dim]:
+                raise _Refused("size")
+            out[dim] = shape[dim] + left + right
+            if out[dim] < 1:
+                raise _Refused("size")
+        tally.tensor(math.prod(out))
+        return out
+    raise _Untraceable
+
+
+def _replay_chain(stage: str, layers: Sequence[Sequence[Any]], shape: List[int], tally: _Tally) -> List[int]:
+    for i, layer in enumerate(layers):
+        try:
+            shape = _replay_layer(layer, shape, tally)
+        except _Refused as refusal:
+            refusal.where = (stage, i)
+            raise
+    return shape
+
+
+def _mismatched(a: Sequence[int], b: Sequence[int]) -> Tuple[int, ...]:
+    """The dims (of the broadcast result) where ``a + b`` cannot broadcast."""
+    rank = max(len(a), len(b))
+    a, b = [1] * (rank - len(a)) + list(a), [1] * (rank - len(b)) + list(b)
+    return tuple(i for i, (x, y) in enumerate(zip(a, b)) if x != y and 1 not in (x, y))
+
+
+def _replay(spec: Mapping[str, Any]) -> Cost:
+    tally = _Tally()
+    if spec["op"] == "build":
+        if _build_refused(spec["layer"]):
+            return Cost(0, 0, ("build",))
+        tally.tensor(_weights(spec["layer"]))
+        return Cost(tally.work, tally.elements, ("ok",))
+    adding = spec["op"] == "add"
+    chains: List[Tuple[str, Sequence[Sequence[Any]]]] = [("prefix", spec["prefix"])]
+    chains += [("branch", spec["branch"]), ("shortcut", spec["shortcut"])] if adding else \
+        [("consume", [spec["consumer"]])]
+    for _, layers in chains:  # every layer is built (its weights filled) before the input runs
+        for layer in layers:
+            if _build_refused(layer):
+                return Cost(tally.work, tally.elements, ("build",))
+            tally.tensor(_weights(layer))
+    shape = [_integer(d) for d in spec["input"]]
+    if not shape or min(shape) < 0:
+        raise _Untraceable
+    tally.tensor(math.prod(shape))
+    try:
+        t = _replay_chain("prefix", spec["prefix"], shape, tally)
+        if not adding:
+            _replay_chain("consume", [spec["consumer"]], t, tally)
+            return Cost(tally.work, tally.elements, ("ok",))
+        a = _replay_chain("branch", spec["branch"], t, tally)
+        b = _replay_chain("shortcut", spec["shortcut"], t, tally)
+    except _Refused as refusal:
+        if refusal.where[0] == "consume":
+            return Cost(tally.work, tally.elements, ("consume", refusal.kind, refusal.names), refusal.names)
+        return Cost(tally.work, tally.elements, (*refusal.where, refusal.kind))
+    wrong = _mismatched(a, b)
+    if not wrong:
+        tally.tensor(max(math.prod(a), math.prod(b)))
+        return Cost(tally.work, tally.elements, ("ok",))
+    # a channel count is a number the finding names; spatial sizes are H and W in its message
+    named = (a[1], b[1]) if 1 in wrong and len(a) == len(b) else ()
+    return Cost(tally.work, tally.elements, ("add", wrong, named), named)
+
+
+def estimated_cost(spec: Mapping[str, Any]) -> Optional[Cost]:
+    """What running ``spec`` takes and where torch raises; None for a reproducer this replay of
+    torch's shape rules does not follow."""
+    try:
+        return _replay(spec)
+    except (_Untraceable, KeyError, TypeError, ValueError, IndexError, OverflowError, ZeroDivisionError):
+        return None
+
+
+def affordable(spec: Spec) -> Spec:
+    """``spec`` when it is within the budget; else a scaled-down copy torch fails on the same way
+    (smaller spatial sizes, and smaller channel counts the error does not name), which says how it was
+    scaled in ``scaled_down``; else ``spec`` as it is (the runner leaves it unrun)."""
+    cost = estimated_cost(spec)
+    if cost is None or cost.affordable or spec["op"] == "build":
+        return spec
+    for smaller, how in _scaled_down(spec, cost.named):
+        smaller_cost = estimated_cost(smaller)
+        if smaller_cost is not None and smaller_cost.affordable and smaller_cost.outcome == cost.outcome:
+            smaller["scaled_down"] = how
+            return smaller
+    return spec
+
+
+def _scaled_down(spec: Spec, named: Tuple[int, ...]) -> Iterator[Tuple[Spec, str]]:
+    """Smaller copies of ``spec`` to try, the least changed first, each with a description."""
+    original = "x".join(map(str, spec["input"]))
+    sizes = [_with_sizes(spec, s) for s in _smaller_sizes(spec["input"][2:])]
+    for smaller in sizes:
+        yield smaller, f"scaled down from input {original}"
+    renumbered = _renumbered_channels(spec, named)
+    if renumbered is not None:
+        fewer, renaming = renumbered
+        yield fewer, f"scaled down from {renaming}"
+        for size in _smaller_sizes(fewer["input"][2:]):
+            yield _with_sizes(fewer, size), f"scaled down from input {original}, {renaming}"
+
+
+def _smaller_sizes(sizes: Sequence[int]) -> List[Tuple[int, ...]]:
+    """Smaller spatial sizes: the same remainders modulo a power of two first (they round alike
+    through the strides that divide it), then the usual sizes."""
+    if all(d <= KEEP_SIZE for d in sizes):
+        return []
+    out: List[Tuple[int, ...]] = []
+    for m in SIZE_MODULI:
+        out.append(tuple(d if d <= KEEP_SIZE else m + d % m for d in sizes))
+    out += [tuple(min(d, n) for d in sizes) for n in SIZES]
+    return [s for i, s in enumerate(out) if s not in out[:i] and s != tuple(sizes)]
+
+
+def _with_sizes(spec: Spec, sizes: Sequence[int]) -> Spec:
+    smaller = copy.deepcopy(spec)
+    smaller["input"] = [*spec["input"][:2], *sizes]
+    return smaller
+
+
+def _layers_of(spec: Spec) -> List[Any]:
+    if spec["op"] == "build":
+        return [spec["layer"]]
+    return [*spec["prefix"], *spec.get("branch", []), *spec.get("shortcut", []),
+            *([spec["consumer"]] if "consumer" in spec else [])]
+
+
+def _renumbered_channels(spec: Spec, named: Tuple[int, ...]) -> Optional[Tuple[Spec, str]]:
+    """``spec`` with each large channel count the error does not name replaced by a small one, kept
+    distinct from every other count (only which counts are equal, and which divide which through
+    ``groups``, decides torch's channel checks), and a description of the renaming."""
+    if spec["op"] == "build":
+        return None
+    counts = {args[key] for _, args in _layers_of(spec) for key in CHANNEL_ARGUMENTS
+              if isinstance(args.get(key), int)} | {spec["input"][1]}
+    large = sorted(c for c in counts if c > KEEP_CHANNELS and c not in named)
+    if not large:
+        return None
+    kept = counts - set(large)
+    groups = [args[key] for _, args in _layers_of(spec) for key in ("groups", "num_groups")
+              if isinstance(args.get(key), int) and args[key] in kept]
+    step = math.lcm(*groups) if groups else 1
+    renamed: Dict[int, int] = {}
+    new = (max(kept, default=1) // step + 1) * step
+    for count in large:  # in order: a larger count stays larger
+        while new in kept or new < 2:
+            new += step
+        renamed[count] = new
+        new += step
+    fewer = copy.deepcopy(spec)
+    for _, args in _layers_of(fewer):
+        for key in CHANNEL_ARGUMENTS:
+            if isinstance(args.get(key), int) and args[key] in renamed:
+                args[key] = renamed[args[key]]
+    fewer["input"][1] = renamed.get(fewer["input"][1], fewer["input"][1])
+    return fewer, ", ".join(f"{c} channels as {renamed[c]}" for c in large)

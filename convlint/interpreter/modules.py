@@ -54,6 +54,9 @@ class PathFlow(Flow):
             return layer.own_call
         return layer.node
 
+    def spend(self, units: int = 1) -> None:
+        self.it.budget.spend(units)
+
     def run_module(self, layer: Layer, tensor: TensorV) -> Value:
         if not isinstance(layer, Composite):
             return UNKNOWN

@@ -6,12 +6,12 @@ import ast
 import re
 from typing import Dict, List, Optional, Tuple, Type
 
-from ..limits import MAX_INT_BITS, MAX_ITEMS
+from ..limits import MAX_INT_BITS, MAX_ITEMS, MAX_MERGED_STEPS
 from ..symbolic.dims import ZERO
 from ..symbolic.poly import Poly
 from ..torchlib.catalogue import as_poly
 from ..torchlib.events import ResidualAdd
-from ..torchlib.layers import Sequential
+from ..torchlib.layers import UNKNOWN_STEP, Sequential
 from ..torchlib.ops import OpSite
 from ..torchlib.values import (
     FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BoolV, CmpC, Cond, ConstC, Flow, IntV, LayerV, NoneV, NotC, OrC,
@@ -73,7 +73,7 @@ def tensor_binop(it: Interpreter, op: Optional[str], left: Value, right: Value, 
     if isinstance(left, TensorV) and isinstance(right, TensorV):
         if op == "+":
             residual_add(it, node, left, right, st, ctx)
-        return merged(left, right, node)
+        return merged(it, left, right, node)
     tensor = left if isinstance(left, TensorV) else right
     if isinstance(tensor, TensorV) and op in ("+", "-", "*", "/", "//", "**"):
         # a scalar or a parameter: same shape (a broadcasting parameter keeps the feature map's)
@@ -90,7 +90,7 @@ def residual_add(it: Interpreter, node: ast.AST, a: TensorV, b: TensorV, st: Sta
         it.emit(ResidualAdd(node, a, b, st.facts, built_at=ctx.built_at))
 
 
-def merged(a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
+def merged(it: Interpreter, a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
     """The result of an elementwise op: the operand that is not a broadcast (size-1) one."""
     base, other = a, b
     if a.channels is not None and a.channels.value == 1 and b.channels is not None:
@@ -99,6 +99,9 @@ def merged(a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
     shared = base.history.common_past(other.history)
     mine = {id(s) for s in base.history.since(shared)}  # (the shared past is in both)
     extra = tuple(s for s in other.history.since(shared) if id(s) not in mine)
+    it.budget.spend(len(extra))
+    if len(extra) > MAX_MERGED_STEPS:  # `a, b = a * b, b * a` in a loop would double the history each time
+        extra = (UNKNOWN_STEP,)  # (a history convlint cannot replay: no reproducer)
     return base.then(*extra, Step(StepKind.MERGE, node, other_steps=len(extra)))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Sequence, Tuple
 
+from ..limits import MAX_INPUT_SIZE
+
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-INPUT_SIZE = re.compile(r"convlint:\s*input-size\s*=\s*(\d+(?:\s*x\s*\d+)*)")
+INPUT_SIZE = re.compile(r"convlint:\s*input-size\s*=\s*(\d{1,9}(?:\s*x\s*\d{1,9})*)\b")
 
 
 def suppressed(lines: Sequence[str], line: int, code: str) -> bool:
@@ -35,5 +37,6 @@ def input_size_comment(lines: Sequence[bytes], first: int, header_end: int) -> O
             continue
         m = INPUT_SIZE.search(text[text.index("#"):])
         if m:
-            return tuple(int(v) for v in re.split(r"\s*x\s*", m.group(1)))
+            size = tuple(int(v) for v in re.split(r"\s*x\s*", m.group(1)))
+            return size if len(size) <= 4 and all(0 < v <= MAX_INPUT_SIZE for v in size) else None
     return None

@@ -291,6 +291,7 @@ class Sequential(Replayable):
         for layer in self.layers:
             if not isinstance(out, TensorV):
                 return UNKNOWN
+            flow.spend()  # (a Sequential of 1,000 layers run in a loop is a million steps)
             out = layer.apply(out, flow)
         return out
 

@@ -243,6 +243,8 @@ def concat(items: Sequence[Value], dim: Optional[Poly], node: ast.AST) -> Value:
             channels = None
         else:
             channels = channels + t.channels
+    if channels is not None and channels.oversized:
+        channels = None  # (`x = torch.cat([x, x], 1)` in a loop: past the value budgets)
     return first.then(Step(StepKind.MERGE, node), channels=channels)
 
 

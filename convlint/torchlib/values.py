@@ -302,6 +302,9 @@ class Flow:
     def consume(self, layer: "Layer", tensor: TensorV, expected: Poly, what: str) -> None:
         raise NotImplementedError
 
+    def spend(self, units: int = 1) -> None:
+        """Count work done outside the interpreter's statements (each layer of a Sequential applied)."""
+
     def run_module(self, layer: "Layer", tensor: TensorV) -> Value:
         """A module of the analysed code applied to ``tensor`` (its ``forward`` run)."""
         raise NotImplementedError

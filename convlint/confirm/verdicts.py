@@ -1,0 +1,113 @@
+"""Torch's verdicts on reproducers, kept between runs: a reproducer is plain data, and what torch makes
+of it depends only on that data, torch's version and convlint's (its child), so the same reproducer is
+run once, not on every check.
+
+An entry is one small JSON file, named by a hash of the reproducer's canonical JSON and the versions
+(the caller's ``salt``), under a folder the caller chooses. Entries are written whole (a temporary file
+renamed over the old one) and checked when read: a regular file (never through a symbolic link), a few
+kilobytes at most, the key it was written for, a known stage and a string message. Anything else is a
+miss. Only verdicts are kept: the caller never stores a timeout, a crash or an out-of-memory result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from typing import Any, Dict, Mapping, Optional
+
+# the stages the child reports as a verdict (``ok``: the reproducer ran cleanly)
+VERDICT_STAGES = frozenset({"ok", "build", "prefix", "branch", "shortcut", "add", "consume"})
+MAX_ENTRY_BYTES = 8192  # an entry is a stage and torch's one-line message
+MAX_MESSAGE_CHARS = 1000  # (at most 4 bytes each in UTF-8: an entry stays under MAX_ENTRY_BYTES)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+Verdict = Dict[str, str]  # {"stage": ..., "error": ...}: what the child printed for one reproducer
+
+
+def canonical(reproducer: Mapping[str, Any]) -> str:
+    """The reproducer's JSON with sorted keys and no spaces (a tuple and a list are the same data)."""
+    return json.dumps(reproducer, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+class VerdictCache:
+    """The verdicts under ``directory`` for one torch and one convlint (``salt`` names both)."""
+
+    def __init__(self, directory: str, salt: str) -> None:
+        self.directory = directory
+        self.salt = salt
+
+    def key(self, reproducer: Mapping[str, Any]) -> Optional[str]:
+        """The reproducer's key, or None for data that is not JSON (never cached)."""
+        try:
+            text = canonical(reproducer)
+        except (TypeError, ValueError):
+            return None
+        return hashlib.sha256(f"{self.salt}\0{text}".encode("utf-8")).hexdigest()
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, key[:2], key + ".json")
+
+    def get(self, key: str) -> Optional[Verdict]:
+        entry = _read_small_file(self._path(key))
+        if entry is None:
+            return None
+        try:
+            data = json.loads(entry.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return _valid(data, key)
+
+    def put(self, key: str, verdict: Mapping[str, Any]) -> None:
+        """Keep ``verdict``; one that is not a verdict (see ``VERDICT_STAGES``) is not kept."""
+        entry = _valid({"key": key, **verdict}, key)
+        if entry is None:
+            return
+        target = self._path(key)
+        shard = os.path.dirname(target)
+        try:
+            os.makedirs(shard, exist_ok=True)
+            if not stat.S_ISDIR(os.lstat(shard).st_mode):
+                return  # a link (or anything but a folder) at the shard's name would send the write elsewhere
+            fd, temporary = tempfile.mkstemp(dir=shard, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump({"key": key, **entry}, fh, ensure_ascii=False)
+                os.replace(temporary, target)  # whole entries only, whatever runs at the same time
+            except BaseException:
+                os.unlink(temporary)
+                raise
+        except (OSError, ValueError):  # (ValueError: a message Python cannot encode, a lone surrogate)
+            pass  # a cache that cannot be written costs only the time it would have saved
+
+
+def _valid(data: object, key: str) -> Optional[Verdict]:
+    """The verdict in ``data`` if it has the entry's shape and was written for ``key``."""
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    stage, error = data.get("stage"), data.get("error", "")
+    if stage not in VERDICT_STAGES or not isinstance(stage, str) or not isinstance(error, str):
+        return None
+    if len(error) > MAX_MESSAGE_CHARS or set(data) - {"key", "stage", "error"}:
+        return None
+    return {"stage": stage, "error": error} if "error" in data else {"stage": stage}
+
+
+def _read_small_file(path: str) -> Optional[bytes]:
+    """The bytes of ``path`` if it is a regular file of at most ``MAX_ENTRY_BYTES`` (not a link, a
+    fifo or a device: opening those must neither follow nor block)."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+            return None
+        data = os.read(fd, MAX_ENTRY_BYTES + 1)
+        return data if len(data) <= MAX_ENTRY_BYTES else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
