@@ -202,7 +202,7 @@ def _config(args: argparse.Namespace) -> config_mod.Config:
     """``--config``, else the nearest pyproject.toml above the checked source (or the folder run in)."""
     config_path = args.config or config_mod.find_pyproject(
         os.path.dirname(os.path.abspath(args.stdin_filename)) if args.stdin_filename else os.getcwd())
-    if args.config and not os.path.isfile(args.config):
+    if args.config and not os.path.exists(args.config):
         raise config_mod.ConfigError(f"{args.config}: no such file")
     return config_mod.load(config_path, list(RULES))
 
@@ -318,14 +318,19 @@ def _checked_or_cached(path: str) -> List[Diagnostic]:
     return found
 
 
+def worker_count(jobs: int, files: int) -> int:
+    """The processes that check ``files`` files for ``-j jobs`` (0: all cores): never more than one per
+    ``PARALLEL_THRESHOLD`` files (a worker costs a process start and the project's parse)."""
+    return min(jobs or os.cpu_count() or 1, max(1, files // PARALLEL_THRESHOLD))
+
+
 def iter_files(files: Sequence[str], request: CheckRequest, jobs: int,
                cache: Optional[ResultCache] = None) -> Iterator[List[Diagnostic]]:
     """Each file's diagnostics, in the order of ``files``, from ``jobs`` worker processes. The files
     form one project: an import of one by another is followed."""
-    # never more workers than files (a worker costs a process start and the project's parse)
-    jobs = min(jobs or os.cpu_count() or 1, max(1, len(files) // PARALLEL_THRESHOLD))
+    jobs = worker_count(jobs, len(files))
     request = replace(request, project=Project(files) if len(files) > 1 else None)
-    if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
+    if jobs <= 1:
         _init_worker(request, cache)
         collecting = gc.isenabled()
         gc.disable()
