@@ -33,6 +33,12 @@ class Window:
         """``2P - D(K-1)``: what the window adds to a size at stride 1 (0 keeps H,W)."""
         return self.p * Poly.const(2) - self.d * (self.k - ONE)
 
+    @property
+    def keeps_size(self) -> bool:
+        """A stride-1 window with 2P = D(K-1), in numbers: every size n >= 1 stays n."""
+        k, s, p, d = (x.value for x in (self.k, self.s, self.p, self.d))
+        return k is not None and p is not None and d is not None and s == 1 and 2 * p == d * (k - 1)
+
     def resolved(self, facts: Facts) -> "Window":
         if not (self.k.atoms() or self.s.atoms() or self.p.atoms() or self.d.atoms()):
             return self  # numbers only: nothing to resolve
@@ -123,10 +129,12 @@ class Dim:
     ops: Tuple[SizeOp, ...] = ()
 
     def then(self, op: SizeOp) -> "Dim":
+        if isinstance(op, Window) and op.keeps_size:
+            return self  # (a network of same-padded convs keeps a short chain: see MAX_SIZE_OPS)
         return Dim(self.base, self.ops + (op,))
 
     def then_all(self, ops: Sequence[SizeOp]) -> "Dim":
-        return Dim(self.base, self.ops + tuple(ops))
+        return Dim(self.base, self.ops + tuple(op for op in ops if not (isinstance(op, Window) and op.keeps_size)))
 
     def concrete(self, n: int, facts: Facts) -> Optional[int]:
         """The size for input size ``n``, when every parameter is a number."""
