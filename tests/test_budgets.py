@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 from convlint.analysis import Analysis, analyse
+from convlint.app.engine import CheckRequest, check_path
 from convlint.limits import FILE_SECONDS, FILE_WORK, MAX_INT_BITS, MAX_ITEMS, MAX_SIZE_OPS
 from convlint.symbolic.poly import Poly
 from convlint.torchlib.events import ChannelUse, ConvBuilt, ResidualAdd, WindowApplied
@@ -201,3 +202,11 @@ def test_a_finding_before_the_budget_ran_out_stands(convlint, tmp_path) -> None:
     assert "work budget" in proc.stderr
     line = source.splitlines().index("        self.bad = nn.Conv2d(3, 3, 3)") + 1
     assert [(d["line"], d["code"]) for d in json.loads(proc.stdout)] == [(line, "CVL101")]
+
+
+def test_reproducers_are_built_only_when_they_will_be_run_or_printed() -> None:
+    sample = str(ROOT / "fixtures" / "sample" / "resnet_bugs.py")
+    errors = [d for d in check_path(sample, CheckRequest()) if d.severity == "error"]
+    assert len(errors) == 4 and all(d.repro is None for d in errors)  # (--no-confirm, the flake8 plugin)
+    wanted = [d for d in check_path(sample, CheckRequest(reproduce=True)) if d.severity == "error"]
+    assert len(wanted) == 4 and all(d.repro is not None for d in wanted)
