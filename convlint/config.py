@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
-from .limits import MAX_INPUT_SIZE
+from .limits import MAX_CONFIG_BYTES, MAX_INPUT_SIZE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,9 +43,6 @@ def find_pyproject(start: str) -> Optional[str]:
         if parent == here:
             return None
         here = parent
-
-
-MAX_CONFIG_BYTES = 1024 * 1024  # a pyproject.toml is a few KB; a larger "config" is not one
 
 
 def load(path: Optional[str], known_codes: Sequence[str]) -> Config:

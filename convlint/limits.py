@@ -13,6 +13,20 @@ budget stays unknown (fewer paths, fewer findings, never a false one). Three kin
 * **one file**: ``FILE_WORK`` work units (statements run, calls made, facts kept), ``FILE_SECONDS``
   of analysis, ``FILE_MEMORY`` bytes of memory grown; past one of them the file's analysis stops
   (``FileOutOfBudget``, which names it: ``--debug`` prints it).
+
+Outside the analysis, each input convlint reads and each torch run it starts is bounded too:
+
+* **files read besides the checked ones**: a configuration of ``MAX_CONFIG_BYTES``, an ignore file of
+  ``MAX_IGNORE_FILE_BYTES`` (a larger one is an error, or skipped as git skips it);
+* **the result cache**: an entry of ``MAX_CACHE_ENTRY_BYTES`` (a larger one is a miss); a kept torch
+  verdict of ``MAX_VERDICT_BYTES``, its message of ``MAX_VERDICT_CHARS``;
+* **confirmation**, per reproducer: ``MAX_TRIES`` combinations of values for its symbols, ``MAX_WORK``
+  multiply-adds and ``MAX_ELEMENTS`` tensor elements (past them it is scaled down, else not run); what
+  one may hold (``confirm/spec.py`` checks it): ``MAX_LAYERS`` layers of ``MAX_ARGUMENTS`` arguments,
+  tuples of ``MAX_TUPLE`` ints within ``INT_LIMIT``, texts of ``MAX_DESCRIPTION`` characters; per run:
+  ``MAX_REPRODUCERS`` reproducers, ``MAX_SENT_BYTES`` of them, ``MAX_RUN_WORK`` in all (past them a
+  finding stays unconfirmed). The torch child's memory headroom, ``MEMORY_HEADROOM``, lives in
+  ``confirm/child.py``: the child imports nothing of convlint.
 """
 from __future__ import annotations
 
@@ -45,6 +59,38 @@ FILE_WORK = 250_000   # work units: the real corpus's most (timm's maxxvit.py) i
 FILE_SECONDS = 20.0   # of analysis (the README promises 30 s for a 1 MB file, parse and rules included)
 FILE_MEMORY = 1 << 30  # bytes of resident memory grown while one file is analysed
 CHECK_EVERY = 1024    # work units between two looks at the clock and the memory
+
+# --- files read besides the checked ones ----------------------------------------------------------
+MAX_CONFIG_BYTES = 1024 * 1024  # a pyproject.toml is a few KB; a larger "config" is not one
+MAX_IGNORE_FILE_BYTES = 100 * 1024 * 1024  # git's (dir.c) skips one this large or larger; none stalls a walk
+
+# --- the result cache -----------------------------------------------------------------------------
+# an entry read or written: the fixtures' largest is 3.6 KB, and parsing a planted 4 MB one takes ~0.15 s
+MAX_CACHE_ENTRY_BYTES = 4 * 1024 * 1024
+MAX_VERDICT_BYTES = 8192  # a kept torch verdict: a stage and torch's one-line message
+MAX_VERDICT_CHARS = 1000  # of that message (at most 4 bytes each in UTF-8: within MAX_VERDICT_BYTES)
+
+# --- confirmation: one reproducer -----------------------------------------------------------------
+MAX_TRIES = 400       # combinations of values for a finding's symbols: all of two symbols, some of three
+# multiply-adds plus elements written: 0.05 s (64 channels in and out) to 1.8 s (3 in, 64 out at
+# 1024x1024) on the child's one thread; the costliest fixture reproducer needs 4.6 * 10**8
+MAX_WORK = 10**9
+# tensor elements made, none counted as freed: 1 GiB of float32, within the child's memory headroom,
+# and room for a classifier head such as VGG's nn.Linear(25088, 4096) (10**8 weights)
+MAX_ELEMENTS = 2**28
+
+# --- confirmation: what a reproducer may hold (confirm/spec.py) ----------------------------------
+INT_LIMIT = 2 ** 63   # every int in [-INT_LIMIT, INT_LIMIT): torch's are int64; at most 20 characters printed
+MAX_LAYERS = 128      # in all of its chains: VGG-19-BN, torchvision's longest plain chain, replays 42
+MAX_ARGUMENTS = 9     # per layer: Conv's nine (device and dtype aside), the most of the replayed layers
+MAX_TUPLE = 6         # the longest tuple argument: a 3-d pad's six numbers
+MAX_DESCRIPTION = 4096  # characters of a text shown in the evidence: some 200 "name=value" pairs
+# (so the longest program printed is ~128 layers x 9 arguments x 6 numbers of 20 characters: ~170 KB)
+
+# --- confirmation: one run ------------------------------------------------------------------------
+MAX_REPRODUCERS = 256  # distinct ones sent to the torch child (findings that share one count it once)
+MAX_SENT_BYTES = 4 << 20  # of their JSON: the fixtures' reproducers take 0.2 to 1.6 KB each
+MAX_RUN_WORK = 10 * MAX_WORK  # ~18 s at the slowest rate measured, within runner.DEFAULT_TIMEOUT (60 s)
 
 
 class OutOfBudget(Exception):

@@ -16,8 +16,9 @@ from typing import Callable, Dict
 import pytest
 
 from conftest import ROOT
-from convlint.app.cache import DIAGNOSTIC_FIELDS, MAX_ENTRY_BYTES, ResultCache, stamp, valid_diagnostic
+from convlint.app.cache import DIAGNOSTIC_FIELDS, ResultCache, stamp, valid_diagnostic
 from convlint.diagnostics import Diagnostic
+from convlint.limits import MAX_CACHE_ENTRY_BYTES
 
 try:
     import resource
@@ -382,9 +383,9 @@ def test_bytes_that_are_no_entry_are_a_miss(kept, name: str):
 def test_the_size_cap_is_exact(kept):
     cache, model, entry, found = kept
     text = entry.read_bytes()
-    entry.write_bytes(text + b" " * (MAX_ENTRY_BYTES - len(text)))  # trailing whitespace: still JSON
+    entry.write_bytes(text + b" " * (MAX_CACHE_ENTRY_BYTES - len(text)))  # trailing whitespace: still JSON
     assert cache.get(model) == found
-    entry.write_bytes(text + b" " * (MAX_ENTRY_BYTES + 1 - len(text)))
+    entry.write_bytes(text + b" " * (MAX_CACHE_ENTRY_BYTES + 1 - len(text)))
     assert cache.get(model) is None
 
 
@@ -392,7 +393,7 @@ def test_an_entry_too_large_to_read_back_is_not_written(tmp_path: Path):
     model = tmp_path / "model.py"
     model.write_text("x = 1\n")
     cache = ResultCache(str(tmp_path / "cache"), "run")
-    cache.put(str(model), stamp(str(model)), [], [_diagnostic(str(model), message="m" * MAX_ENTRY_BYTES)])
+    cache.put(str(model), stamp(str(model)), [], [_diagnostic(str(model), message="m" * MAX_CACHE_ENTRY_BYTES)])
     assert _entries(tmp_path / "cache") == []
     cache.put(str(model), stamp(str(model)), [], [_diagnostic(str(model))])
     assert len(_entries(tmp_path / "cache")) == 1

@@ -18,7 +18,7 @@ import convlint.rules as rules_mod
 from conftest import ROOT
 from convlint.app.engine import CheckRequest, check_path
 from convlint.confirm.program import program
-from convlint.confirm.reproduce import estimated_cost
+from convlint.confirm.replay import estimated_cost
 from convlint.confirm.runner import Confirmer
 from convlint.confirm.verdicts import VerdictCache
 from convlint.diagnostics import Diagnostic, Finding

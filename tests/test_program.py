@@ -9,8 +9,8 @@ from typing import Any, Callable, Dict, List
 import pytest
 
 from convlint.confirm.program import program
-from convlint.confirm.spec import (ARGUMENT_NAMES, INT_LIMIT, MAX_ARGUMENTS, MAX_DESCRIPTION, MAX_LAYERS, MAX_TUPLE,
-                                   valid_spec)
+from convlint.confirm.spec import ARGUMENT_NAMES, valid_spec
+from convlint.limits import INT_LIMIT, MAX_ARGUMENTS, MAX_DESCRIPTION, MAX_LAYERS, MAX_TUPLE
 
 CONV = ("Conv2d", {"in_channels": 4, "out_channels": 4, "kernel_size": (3, 3), "stride": (1, 1),
                    "padding": (0, 0), "dilation": (1, 1), "groups": 1})

@@ -9,8 +9,9 @@ have saved.
 
 An entry is data anyone who can write the cache folder may have written, so it is read as untrusted
 input: only a regular file (never through a symlink, never waiting on a FIFO) of at most
-``MAX_ENTRY_BYTES``, parsed as JSON and checked field by field against ``Diagnostic`` (its reproducer by
-``convlint.confirm.spec.valid_spec``). Anything else is a miss, which the next ``put`` replaces.
+``MAX_CACHE_ENTRY_BYTES`` (``convlint.limits``), parsed as JSON and checked field by field against
+``Diagnostic`` (its reproducer by ``convlint.confirm.spec.valid_spec``). Anything else is a miss, which
+the next ``put`` replaces.
 """
 from __future__ import annotations
 
@@ -27,13 +28,10 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Opti
 from .. import __version__
 from ..confirm.spec import valid_spec
 from ..diagnostics import Diagnostic, Severity
+from ..limits import MAX_CACHE_ENTRY_BYTES
 
 Stamp = Tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino)
 
-# The largest entry read (and written). The fixtures' largest entry is 3.6 KB; an entry near this size
-# would take hundreds of findings with long reproducers in one file (sources are capped at 1 MB). The
-# cap bounds what a planted entry costs: parsing 4 MB of JSON takes at most ~0.15 s and ~70 MB.
-MAX_ENTRY_BYTES = 4 * 1024 * 1024
 # no symlink followed at the entry's name, no wait for a writer when a FIFO sits there
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
@@ -131,21 +129,21 @@ class ResultCache:
 
 def _read_entry(target: str) -> object:
     """The JSON value of the entry file ``target``; None when it is missing, not a regular file, larger
-    than ``MAX_ENTRY_BYTES``, or not JSON in UTF-8."""
+    than ``MAX_CACHE_ENTRY_BYTES``, or not JSON in UTF-8."""
     try:
         fd = os.open(target, _OPEN_FLAGS)
     except (OSError, ValueError):
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CACHE_ENTRY_BYTES:
             return None
-        data = _read_at_most(fd, MAX_ENTRY_BYTES + 1)  # the file may have grown since fstat
+        data = _read_at_most(fd, MAX_CACHE_ENTRY_BYTES + 1)  # the file may have grown since fstat
     except OSError:
         return None
     finally:
         os.close(fd)
-    if len(data) > MAX_ENTRY_BYTES:
+    if len(data) > MAX_CACHE_ENTRY_BYTES:
         return None
     try:
         return json.loads(data.decode("utf-8"))
@@ -253,7 +251,7 @@ def _write(target: str, diagnostics: List[Diagnostic], **fields: object) -> None
         data = json.dumps(entry, allow_nan=False).encode("ascii")
     except (TypeError, ValueError):
         return
-    if len(data) > MAX_ENTRY_BYTES:
+    if len(data) > MAX_CACHE_ENTRY_BYTES:
         return  # _read_entry would refuse it: the file is analysed again each run
     folder = os.path.dirname(target)
     try:

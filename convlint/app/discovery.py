@@ -24,13 +24,13 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
+from ..limits import MAX_IGNORE_FILE_BYTES
+
 if TYPE_CHECKING:
     import pathspec
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".venv", "venv", ".mypy_cache",
                        ".pytest_cache", ".ruff_cache", "node_modules", "build", "dist", ".eggs", "site-packages"})
-# git's own limit (dir.c): it skips an ignore file this large or larger; so a huge one cannot stall a walk
-MAX_IGNORE_FILE_BYTES = 100 * 1024 * 1024
 
 
 @dataclass

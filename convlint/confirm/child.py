@@ -25,7 +25,7 @@ except ImportError:  # not on this platform: the time limit still holds
 Spec = Dict[str, Any]  # torch, its nn and what they build are typed Any: torch is not convlint's dependency
 
 # Address space the child may take beyond what it has mapped once torch is imported. The parent only
-# sends reproducers whose tensors add up to at most 1 GiB (reproduce.MAX_ELEMENTS float32 elements);
+# sends reproducers whose tensors add up to at most 1 GiB (convlint.limits.MAX_ELEMENTS float32 elements);
 # the rest covers what torch maps on first use (oneDNN's code and scratch buffers, the allocator's
 # per-thread arenas, thread stacks), address space reserved rather than used. A runaway allocation
 # fails at once with torch's own "can't allocate memory" instead of swapping the machine.

@@ -7,42 +7,37 @@ Symbols are given small concrete values that satisfy the path's facts and keep t
 faithfully (a concatenation, an unmodelled call) gets no reproducer: it stays unconfirmed rather than
 being "refuted" by an inexact program.
 
+A reproducer of an add or of a layer call is checked against torch's rules as
+``convlint.confirm.replay`` replays them: torch takes every layer's arguments, and the layers before
+the operation that must fail run cleanly (so torch raises at that operation, or nowhere).
+
 Numbers the code itself fixes (``nn.Conv2d(3, 100000, 3)``, ``# convlint: input-size=3x4096x4096``)
-can make a reproducer too costly to run. ``estimated_cost`` replays a reproducer's shapes as torch
-would and counts its work and memory; a reproducer past the budget is scaled down (smaller spatial
-sizes, smaller channel counts the finding does not name) when torch then fails the same way, else it is
-kept as it is and the runner leaves it unrun.
+can make a reproducer too costly to run. ``replay.estimated_cost`` counts its work and memory; a
+reproducer past the budget is scaled down (smaller spatial sizes, smaller channel counts the finding
+does not name) when torch then fails the same way, else it is kept as it is and the runner leaves it
+unrun.
 """
 from __future__ import annotations
 
 import copy
 import itertools
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..analysis.residual import ResidualShapes
+from ..limits import MAX_TRIES
 from ..rules.base import Replay, Rule
 from ..symbolic.poly import FLOOR_ATOMS, Facts, Poly
 from ..torchlib.events import ChannelUse, ConvBuilt
 from ..torchlib.layers import NoReplay, Replayable, Template
 from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
+from .replay import Refused, Untraceable, argument_refusal, estimated_cost, mismatched_dims, shape_through
 
 Env = Dict[str, int]
 Layer = Tuple[str, Dict[str, Any]]  # a torch class name with concrete arguments
 Spec = Dict[str, Any]  # a reproducer: plain data (JSON) the confirmation child runs
 CANDIDATES = (4, 8, 2, 3, 16, 6, 1, 5)
 SIZES = (16, 32, 64, 128, 224)
-MAX_TRIES = 400
-
-# The budget of one reproducer, in multiply-adds plus elements written. Measured on one thread (the
-# child's): 10**9 of them take 0.05 s (a 3x3 conv, 64 channels in and out) to 1.8 s (3 channels in, 64
-# out, at 1024x1024), and the costliest of the 95 fixture reproducers needs 4.6 * 10**8
-MAX_WORK = 10**9
-# The tensors of one reproducer (weights, activations, a convolution's unfolded input), counted as if
-# none were freed: 2**28 float32 elements are 1 GiB, within the child's memory headroom (child.py),
-# and still hold a classifier head such as VGG's nn.Linear(25088, 4096) (10**8 weights)
-MAX_ELEMENTS = 2**28
 # Scaling a reproducer down: spatial sizes up to this are kept; larger ones become a size below
 # 2 * m with the same remainder modulo m (strides and pools that divide m round alike)
 KEEP_SIZE = 64
@@ -175,89 +170,10 @@ def _search(free: Sequence[str], facts: Facts, accept: Callable[[Env], Optional[
     return None
 
 
-def _layers_ok(layers: Sequence[Layer]) -> bool:
-    """Arguments torch accepts when building (so a reproducer fails where the finding says)."""
-    for name, args in layers:
-        if name.startswith("Conv"):
-            g = args["groups"]
-            if g < 1 or args["in_channels"] % g or args["out_channels"] % g or args["out_channels"] < 1 \
-                    or args["in_channels"] < 1 or min(args["kernel_size"]) < 1 or min(args["stride"]) < 1 \
-                    or min(args["dilation"]) < 1:
-                return False
-            if isinstance(args["padding"], tuple) and min(args["padding"]) < 0:
-                return False
-            if args["padding"] == "same" and max(args["stride"]) != 1:
-                return False
-        elif name.startswith(("MaxPool", "AvgPool")):
-            if any(2 * p > k for p, k in zip(args["padding"], args["kernel_size"])) or min(args["stride"]) < 1:
-                return False
-        elif name == "GroupNorm":
-            if args["num_groups"] < 1 or args["num_channels"] % args["num_groups"]:
-                return False
-        elif name.startswith(("BatchNorm", "InstanceNorm")):
-            if args["num_features"] < 1:
-                return False
-        elif name == "Linear":
-            if args["in_features"] < 1 or args["out_features"] < 1:
-                return False
-    return True
-
-
-def _out_channels(layers: Sequence[Layer], channels: int) -> int:
-    for name, args in layers:
-        channels = args.get("out_channels") or args.get("num_features") or args.get("num_channels") or \
-            args.get("out_features") or channels
-    return channels
-
-
-def _simulate(layers: Sequence[Layer], size: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
-    """The spatial size after ``layers`` (torch's formulas), or None where a layer would refuse it."""
-    dims = tuple(size)
-    channels_last = False
-    for name, args in layers:
-        if name == "Permute":
-            channels_last = not channels_last
-            continue
-        if name == "Linear" and channels_last:
-            continue
-        if name.startswith(("Conv", "MaxPool", "AvgPool")):
-            n = len(dims)
-            k, st, p = args["kernel_size"], args["stride"], args["padding"]
-            d = args.get("dilation", (1,) * n)
-            if p == "same":
-                continue
-            out = []
-            for i in range(n):
-                span = dims[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1
-                if span < 0:
-                    return None
-                if args.get("ceil_mode"):
-                    o = -(-span // st[i]) + 1
-                    if (o - 1) * st[i] >= dims[i] + p[i]:
-                        o -= 1
-                else:
-                    o = span // st[i] + 1
-                out.append(o)
-            dims = tuple(out)
-        elif name.startswith("AdaptiveAvgPool"):
-            dims = tuple(d if o is None else o for d, o in zip(dims, args["output_size"]))
-        elif name == "Upsample":
-            dims = tuple(d * args["scale_factor"] for d in dims)
-        elif name in ("Flatten", "Linear"):
-            dims = ()
-        elif "Pad" in name:
-            pad = args["padding"]
-            pad = (pad,) * (2 * len(dims)) if isinstance(pad, int) else pad
-            dims = tuple(d + pad[2 * (len(dims) - 1 - i)] + pad[2 * (len(dims) - 1 - i) + 1]
-                         for i, d in enumerate(dims))
-        if any(d < 1 for d in dims):
-            return None
-    return dims
-
-
 def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
-                 channels: Optional[int] = None) -> List[Layer]:
-    """Numbers for the templates; channel counts the analysis left unknown follow the chain."""
+                 channels: Optional[int] = None) -> Tuple[List[Layer], Optional[int]]:
+    """Numbers for the templates, and the channel count they end with; channel counts the analysis
+    left unknown follow the chain."""
     out: List[Layer] = []
     for name, args in templates:
         concrete: Dict[str, Any] = {k: (None if v is None else _concrete(v, facts, env)) for k, v in args.items()}
@@ -280,7 +196,34 @@ def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
         if any(v is None for v in concrete.values() if not isinstance(v, tuple)) and not name.startswith("Adaptive"):
             raise NoReplay
         out.append((name, concrete))
-    return out
+    return out, channels
+
+
+# --- checked against the replay of torch's rules ------------------------------------------------
+
+
+def _take_arguments(layers: Sequence[Layer]) -> bool:
+    """Whether torch takes the arguments of every layer of ``layers``, when built and when first called."""
+    try:
+        return all(argument_refusal(layer) is None for layer in layers)
+    except Untraceable:  # a reproducer that cannot be checked is not made
+        raise NoReplay from None
+
+
+def _runs(layers: Sequence[Layer], shape: Sequence[int]) -> Optional[List[int]]:
+    """The shape after ``layers`` as torch computes it; None where torch raises."""
+    try:
+        return shape_through(layers, shape)
+    except Refused:
+        return None
+    except Untraceable:  # a reproducer that cannot be checked is not made
+        raise NoReplay from None
+
+
+def _sizes_differ(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Whether adding tensors of shapes ``a`` and ``b`` fails on a spatial size (a dim past batch and
+    channels of tensors of one rank)."""
+    return len(a) == len(b) and any(d >= 2 for d in mismatched_dims(a, b))
 
 
 def _rank(t: TensorV, steps: Sequence[Step]) -> int:
@@ -342,16 +285,16 @@ def residual_spec(shapes: ResidualShapes, want: str) -> Optional[Spec]:
             return None
         if want == "channels" and (b == s or 1 in (b, s)):
             return None
-        first = _materialize(prefix, facts, env, c_in)
-        after = _out_channels(first, c_in)
-        layers = [first, _materialize(left, facts, env, after), _materialize(right, facts, env, after)]
-        if not all(_layers_ok(x) for x in layers):
+        first, after = _materialize(prefix, facts, env, c_in)
+        layers = [first, _materialize(left, facts, env, after)[0], _materialize(right, facts, env, after)[0]]
+        if not _take_arguments([layer for chain in layers for layer in chain]):
             return None
         for size in _sizes_for(branch, rank):
-            bs, ss = _simulate(layers[0] + layers[1], size), _simulate(layers[0] + layers[2], size)
-            if bs is None or ss is None:
+            common = _runs(layers[0], [2, c_in, *size])
+            sides = None if common is None else (_runs(layers[1], common), _runs(layers[2], common))
+            if sides is None or sides[0] is None or sides[1] is None:
                 continue
-            if want == "sizes" and not any(x != y and 1 not in (x, y) for x, y in zip(bs, ss)):
+            if want == "sizes" and not _sizes_differ(sides[0], sides[1]):
                 continue
             return {"op": "add", "input": [2, c_in, *size], "prefix": layers[0], "branch": layers[1],
                     "shortcut": layers[2]}
@@ -398,12 +341,12 @@ def channel_use_spec(use: ChannelUse) -> Optional[Spec]:
         c_in = _eval(channels_in, facts, env)
         if expected is None or actual is None or expected == actual or c_in is None or c_in < 1:
             return None
-        layers = _materialize(history, facts, env, c_in)
-        last = _materialize([consumer], facts, env, _out_channels(layers, c_in))
-        if not _layers_ok(layers) or not _layers_ok(last):
+        layers, channels = _materialize(history, facts, env, c_in)
+        last = _materialize([consumer], facts, env, channels)[0]
+        if not _take_arguments(layers + last):
             return None
         for size in _sizes_for(t, rank):
-            if _simulate(layers, size) is None:
+            if _runs(layers, [2, c_in, *size]) is None:
                 continue
             return {"op": "consume", "input": [2, c_in, *size], "prefix": layers, "consumer": last[0]}
         return None
@@ -423,7 +366,7 @@ def conv_build_spec(built: ConvBuilt, check: Callable[[Mapping[str, Any]], bool]
     free = sorted(_atoms(template[1]) - set(facts.subst))
 
     def accept(env: Env) -> Optional[Spec]:
-        name, args = _materialize([template], facts, env)[0]
+        name, args = _materialize([template], facts, env)[0][0]
         if not check(args):
             return None
         return {"op": "build", "layer": [name, args]}
@@ -431,282 +374,7 @@ def conv_build_spec(built: ConvBuilt, check: Callable[[Mapping[str, Any]], bool]
     return _search(free, facts, accept)
 
 
-# --- what a reproducer costs, and scaling it down ----------------------------------------------
-
-
-class _Refused(Exception):
-    """torch raises here: ``kind`` is what it checks ("channels", "features", "size", "rank");
-    ``names`` the numbers its message names that are the finding's own (one count against another)."""
-
-    def __init__(self, kind: str, names: Tuple[int, ...] = ()) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.names = names
-        self.where: Tuple[str, int] = ("", 0)
-
-
-class _Untraceable(Exception):
-    """A layer or an argument this replay of torch's shape rules does not know."""
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What running a reproducer takes, replayed from torch's shape rules, and how the run ends.
-
-    ``work`` counts multiply-adds and elements written; ``elements`` every tensor the run makes, as if
-    none were freed. ``outcome`` is where torch raises and how (two reproducers with one outcome show
-    the same error, at other sizes); ``named`` the numbers that error names which the finding names
-    too (the channel counts of a mismatch), which scaling down keeps."""
-
-    work: int
-    elements: int
-    outcome: Tuple[object, ...]
-    named: Tuple[int, ...] = ()
-
-    @property
-    def affordable(self) -> bool:
-        return self.work <= MAX_WORK and self.elements <= MAX_ELEMENTS
-
-
-class _Tally:
-    """The running count of a replay."""
-
-    def __init__(self) -> None:
-        self.work = 0
-        self.elements = 0
-
-    def tensor(self, elements: int, work_per_element: int = 1) -> None:
-        self.elements += elements
-        self.work += elements * work_per_element
-
-
-def _integer(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Untraceable
-    return value
-
-
-def _per_dim(value: object, n: int) -> Tuple[int, ...]:
-    """An argument given as one int or one per dim."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != n:
-            raise _Untraceable
-        return tuple(_integer(v) for v in value)
-    return (_integer(value),) * n
-
-
-def _rank_in_name(name: str) -> int:
-    """3 for ``Conv3d``."""
-    if len(name) > 2 and name.endswith("d") and name[-2] in "123":
-        return int(name[-2])
-    raise _Untraceable
-
-
-def _windowed(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
-              dilation: Sequence[int], ceil_mode: bool) -> List[int]:
-    """Sizes after a sliding window (torch's formula, as ``_simulate``)."""
-    out = []
-    for d, k, st, p, dl in zip(sizes, kernel, stride, padding, dilation):
-        if st < 1:
-            raise _Refused("size")
-        span = d + 2 * p - dl * (k - 1) - 1
-        if span < 0:
-            raise _Refused("size")
-        o = -(-span // st) + 1 if ceil_mode else span // st + 1
-        if ceil_mode and (o - 1) * st >= d + p:
-            o -= 1
-        out.append(o)
-    return out
-
-
-def _build_refused(layer: Sequence[Any]) -> bool:
-    """Whether torch refuses to build ``layer`` (it checks these before making any weight)."""
-    name, args = layer[0], layer[1]
-    if not str(name).startswith("Conv"):
-        return False
-    n = _rank_in_name(name)
-    groups, c_in, c_out = _integer(args["groups"]), _integer(args["in_channels"]), _integer(args["out_channels"])
-    stride = _per_dim(args["stride"], n)
-    return groups < 1 or c_in % groups != 0 or c_out % groups != 0 or (args["padding"] == "same" and max(stride) > 1)
-
-
-def _weights(layer: Sequence[Any]) -> int:
-    """The elements of ``layer``'s weights and buffers (all filled when it is built)."""
-    name, args = str(layer[0]), layer[1]
-    if name.startswith("Conv"):
-        return _integer(args["out_channels"]) * (_integer(args["in_channels"]) // _integer(args["groups"])) * \
-            math.prod(_per_dim(args["kernel_size"], _rank_in_name(name))) + _integer(args["out_channels"])
-    if name == "Linear":
-        return (_integer(args["in_features"]) + 1) * _integer(args["out_features"])
-    if name.startswith(("BatchNorm", "InstanceNorm")):
-        return 4 * _integer(args["num_features"])
-    if name == "GroupNorm":
-        return 2 * _integer(args["num_channels"])
-    return 0
-
-
-def _replay_layer(layer: Sequence[Any], shape: List[int], tally: _Tally) -> List[int]:
-    """The shape after ``layer`` as torch computes it, with its cost; raises ``_Refused`` where torch
-    raises."""
-    name, args = layer[0], layer[1]
-    if not isinstance(name, str) or not isinstance(args, Mapping):
-        raise _Untraceable
-    elements = math.prod(shape)
-    if name == "Permute":
-        dims = [_integer(d) for d in args["dims"]]
-        if sorted(dims) != list(range(len(shape))):
-            raise _Refused("rank")
-        return [shape[i] for i in dims]
-    if name == "Flatten":
-        tally.tensor(elements)  # a view of a contiguous tensor, a copy of a permuted one: counted as a copy
-        return shape[:1] + [math.prod(shape[1:])]
-    if name == "Linear":
-        c_in, c_out = _integer(args["in_features"]), _integer(args["out_features"])
-        if shape[-1] != c_in:
-            raise _Refused("features", (c_in, shape[-1]))
-        tally.tensor(elements // max(c_in, 1) * c_out, c_in)
-        return shape[:-1] + [c_out]
-    if name == "Upsample":
-        factor = args.get("scale_factor")
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or len(shape) < 3:
-            raise _Untraceable
-        out = shape[:2] + [int(math.floor(d * factor)) for d in shape[2:]]
-        tally.tensor(math.prod(out))
-        return out
-    if name == "GroupNorm":
-        if len(shape) < 2:
-            raise _Refused("rank")
-        channels = _integer(args["num_channels"])
-        if shape[1] != channels:
-            raise _Refused("channels", (channels, shape[1]))
-        tally.tensor(elements, 2)
-        return shape
-    n = _rank_in_name(name)
-    if name.startswith("Conv"):
-        if len(shape) != n + 2:
-            raise _Refused("rank")
-        c_in, c_out, groups = _integer(args["in_channels"]), _integer(args["out_channels"]), _integer(args["groups"])
-        if shape[1] != c_in:
-            raise _Refused("channels", (c_in, shape[1]))
-        kernel = _per_dim(args["kernel_size"], n)
-        sizes = shape[2:] if args["padding"] == "same" else _windowed(
-            shape[2:], kernel, _per_dim(args["stride"], n), _per_dim(args["padding"], n),
-            _per_dim(args["dilation"], n), False)
-        taps = c_in // groups * math.prod(kernel)
-        tally.tensor(taps * math.prod(sizes))  # the unfolded input some of torch's kernels make
-        tally.tensor(shape[0] * c_out * math.prod(sizes), taps)
-        return [shape[0], c_out, *sizes]
-    if len(shape) not in (n + 1, n + 2):  # the layers below take a batched or an unbatched input
-        raise _Refused("rank")
-    if name.startswith(("BatchNorm", "InstanceNorm")):
-        if name.startswith("BatchNorm") and len(shape) != n + 2 and not (n == 1 and len(shape) == 2):
-            raise _Refused("rank")
-        features, channels = _integer(args["num_features"]), shape[1] if len(shape) == n + 2 else shape[0]
-        checks = name.startswith("BatchNorm") or args.get("affine") or args.get("track_running_stats")
-        if checks and channels != features:
-            raise _Refused("channels", (features, channels))
-        tally.tensor(elements, 2)
-        return shape
-    if name.startswith(("MaxPool", "AvgPool")):
-        kernel = _per_dim(args["kernel_size"], n)
-        stride = kernel if args.get("stride") is None else _per_dim(args["stride"], n)
-        sizes = _windowed(shape[-n:], kernel, stride, _per_dim(args.get("padding", 0), n),
-                          _per_dim(args.get("dilation", 1), n), bool(args.get("ceil_mode")))
-        out = shape[:-n] + sizes
-        tally.tensor(math.prod(out), math.prod(kernel))
-        return out
-    if name.startswith("AdaptiveAvgPool"):
-        wanted = args["output_size"]
-        wanted = [wanted] * n if isinstance(wanted, int) else list(wanted)
-        if len(wanted) != n:
-            raise _Untraceable
-        out = shape[:-n] + [d if w is None else _integer(w) for d, w in zip(shape[-n:], wanted)]
-        tally.tensor(elements + math.prod(out))
-        return out
-    if name.endswith(("Pad1d", "Pad2d", "Pad3d")):
-        pad = args["padding"]
-        sides = [_integer(pad)] * (2 * n) if isinstance(pad, int) else [_integer(p) for p in pad]
-        if len(sides) % 2 or len(sides) // 2 > n:
-            raise _Untraceable
-        out = list(shape)
-        for i in range(len(sides) // 2):  # torch pads the last dim first
-            dim, left, right = len(shape) - 1 - i, sides[2 * i], sides[2 * i + 1]
-            if name.startswith("Reflection") and max(left, right) >= shape[dim]:
-                raise _Refused("size")
-            if name.startswith("Circular") and max(left, right) > shape[dim]:
-                raise _Refused("size")
-            out[dim] = shape[dim] + left + right
-            if out[dim] < 1:
-                raise _Refused("size")
-        tally.tensor(math.prod(out))
-        return out
-    raise _Untraceable
-
-
-def _replay_chain(stage: str, layers: Sequence[Sequence[Any]], shape: List[int], tally: _Tally) -> List[int]:
-    for i, layer in enumerate(layers):
-        try:
-            shape = _replay_layer(layer, shape, tally)
-        except _Refused as refusal:
-            refusal.where = (stage, i)
-            raise
-    return shape
-
-
-def _mismatched(a: Sequence[int], b: Sequence[int]) -> Tuple[int, ...]:
-    """The dims (of the broadcast result) where ``a + b`` cannot broadcast."""
-    rank = max(len(a), len(b))
-    a, b = [1] * (rank - len(a)) + list(a), [1] * (rank - len(b)) + list(b)
-    return tuple(i for i, (x, y) in enumerate(zip(a, b)) if x != y and 1 not in (x, y))
-
-
-def _replay(spec: Mapping[str, Any]) -> Cost:
-    tally = _Tally()
-    if spec["op"] == "build":
-        if _build_refused(spec["layer"]):
-            return Cost(0, 0, ("build",))
-        tally.tensor(_weights(spec["layer"]))
-        return Cost(tally.work, tally.elements, ("ok",))
-    adding = spec["op"] == "add"
-    chains: List[Tuple[str, Sequence[Sequence[Any]]]] = [("prefix", spec["prefix"])]
-    chains += [("branch", spec["branch"]), ("shortcut", spec["shortcut"])] if adding else \
-        [("consume", [spec["consumer"]])]
-    for _, layers in chains:  # every layer is built (its weights filled) before the input runs
-        for layer in layers:
-            if _build_refused(layer):
-                return Cost(tally.work, tally.elements, ("build",))
-            tally.tensor(_weights(layer))
-    shape = [_integer(d) for d in spec["input"]]
-    if not shape or min(shape) < 0:
-        raise _Untraceable
-    tally.tensor(math.prod(shape))
-    try:
-        t = _replay_chain("prefix", spec["prefix"], shape, tally)
-        if not adding:
-            _replay_chain("consume", [spec["consumer"]], t, tally)
-            return Cost(tally.work, tally.elements, ("ok",))
-        a = _replay_chain("branch", spec["branch"], t, tally)
-        b = _replay_chain("shortcut", spec["shortcut"], t, tally)
-    except _Refused as refusal:
-        if refusal.where[0] == "consume":
-            return Cost(tally.work, tally.elements, ("consume", refusal.kind, refusal.names), refusal.names)
-        return Cost(tally.work, tally.elements, (*refusal.where, refusal.kind))
-    wrong = _mismatched(a, b)
-    if not wrong:
-        tally.tensor(max(math.prod(a), math.prod(b)))
-        return Cost(tally.work, tally.elements, ("ok",))
-    # a channel count is a number the finding names; spatial sizes are H and W in its message
-    named = (a[1], b[1]) if 1 in wrong and len(a) == len(b) else ()
-    return Cost(tally.work, tally.elements, ("add", wrong, named), named)
-
-
-def estimated_cost(spec: Mapping[str, Any]) -> Optional[Cost]:
-    """What running ``spec`` takes and where torch raises; None for a reproducer this replay of
-    torch's shape rules does not follow."""
-    try:
-        return _replay(spec)
-    except (_Untraceable, KeyError, TypeError, ValueError, IndexError, OverflowError, ZeroDivisionError):
-        return None
+# --- scaling a costly reproducer down -----------------------------------------------------------
 
 
 def affordable(spec: Spec) -> Spec:

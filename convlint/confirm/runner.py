@@ -5,10 +5,11 @@ time limit: a hung or crashed child leaves the findings unconfirmed (``confirmed
 line on stderr. A finding torch reproduces gets ``confirmed: true`` and torch's own message as
 evidence; one whose reproducer runs cleanly gets ``confirmed: false`` (the static model was wrong).
 
-Every input is bounded: a reproducer past its work or memory budget (``reproduce.estimated_cost``) is
-not run, one run sends at most ``MAX_REPRODUCERS`` reproducers, ``MAX_SENT_BYTES`` of them and
-``MAX_RUN_WORK`` of work, and the child limits its own memory (``child.py``). Verdicts are kept between
-runs (``verdicts.py``), so the same reproducer is run once per torch and convlint version.
+Every input is bounded (``convlint.limits``): a reproducer past its work or memory budget
+(``replay.estimated_cost``) is not run, one run sends at most ``MAX_REPRODUCERS`` reproducers,
+``MAX_SENT_BYTES`` of them and ``MAX_RUN_WORK`` of work, and the child limits its own memory
+(``child.py``). Verdicts are kept between runs (``verdicts.py``), so the same reproducer is run once per
+torch and convlint version.
 """
 from __future__ import annotations
 
@@ -24,17 +25,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import __version__
 from ..diagnostics import Diagnostic
+from ..limits import MAX_REPRODUCERS, MAX_RUN_WORK, MAX_SENT_BYTES
 from ..torchlib.catalogue import REPLAYED_LAYERS
-from .reproduce import MAX_WORK, estimated_cost
+from .replay import estimated_cost
 from .verdicts import VERDICT_STAGES, Verdict, VerdictCache, canonical
 
 EXPECTED_STAGE = {"add": "add", "consume": "consume", "build": "build"}
-DEFAULT_TIMEOUT = 60.0
-# Per run: reproducers are deduplicated first, so these bound distinct programs. At the slowest rate
-# measured (1.8 s per MAX_WORK) the work cap is about 18 s, within the default time limit.
-MAX_REPRODUCERS = 256
-MAX_SENT_BYTES = 4 << 20
-MAX_RUN_WORK = 10 * MAX_WORK
+DEFAULT_TIMEOUT = 60.0  # seconds: room for torch's import and MAX_RUN_WORK (convlint.limits)
 # The fields of a reproducer the child reads; the others ("values", "scaled_down") describe it
 RUN_FIELDS = ("op", "input", "prefix", "branch", "shortcut", "consumer", "layer")
 CHILD_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.py")

@@ -6,7 +6,8 @@ layers by class name with keyword arguments. The program ``--explain-confirm`` p
 names and values, so a reproducer is accepted only when every layer name is one the confirmation child
 may build, every argument name a keyword argument of those layers, and every value a literal whose text
 cannot be anything but that value (an int, a bool, None, a finite float, a string of a fixed set, a short
-tuple of ints). Sizes are capped too: an accepted reproducer prints at most about a hundred kilobytes.
+tuple of ints). Sizes are capped too (``convlint.limits``: layers, arguments, tuple length, ints, texts): an
+accepted reproducer prints at most about a hundred kilobytes.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import keyword
 import math
 from typing import Dict, FrozenSet, List, Mapping, Sequence, Tuple, TypeGuard, Union
 
+from ..limits import INT_LIMIT, MAX_ARGUMENTS, MAX_DESCRIPTION, MAX_LAYERS, MAX_TUPLE
 from ..torchlib.catalogue import REPLAYED_LAYERS
 
 PERMUTE = "Permute"  # ``x.permute(...)`` as a layer: the one name that is not a torch.nn class
@@ -34,20 +36,10 @@ STRING_VALUES: FrozenSet[str] = frozenset({
     "nearest", "linear", "bilinear", "bicubic", "trilinear",
 })
 
-# every int lies in [-INT_LIMIT, INT_LIMIT): torch's sizes and integer arguments are int64, so a value
-# outside builds no layer and no tensor; at most 20 characters printed
-INT_LIMIT = 2 ** 63
-# layers in all of a reproducer's chains: VGG-19-BN, torchvision's longest plain chain, replays 42
-MAX_LAYERS = 128
-MAX_ARGUMENTS = 9    # per layer: Conv's nine (device and dtype aside), the most of the replayed layers
-MAX_TUPLE = 6        # the longest tuple argument: a 3-d pad's six numbers
-# so the longest program is ~128 layers x 9 arguments x 6 numbers of 20 characters: ~170 KB
 MIN_RANK, MAX_RANK = 2, 5  # the input: batch, channels, up to three spatial dims
 # the texts that describe a reproducer, shown in the evidence: "values" ("planes=4, stride=2", the
-# symbols' values) and "scaled_down" (how a costly reproducer was made smaller); 4096 characters hold
-# some 200 "name=value" pairs
+# symbols' values) and "scaled_down" (how a costly reproducer was made smaller)
 DESCRIPTIONS = ("values", "scaled_down")
-MAX_DESCRIPTION = 4096
 
 # each operation's keys besides the optional DESCRIPTIONS
 _KEYS: Dict[str, FrozenSet[str]] = {

@@ -17,10 +17,10 @@ import stat
 import tempfile
 from typing import Any, Dict, Mapping, Optional
 
+from ..limits import MAX_VERDICT_BYTES, MAX_VERDICT_CHARS
+
 # the stages the child reports as a verdict (``ok``: the reproducer ran cleanly)
 VERDICT_STAGES = frozenset({"ok", "build", "prefix", "branch", "shortcut", "add", "consume"})
-MAX_ENTRY_BYTES = 8192  # an entry is a stage and torch's one-line message
-MAX_MESSAGE_CHARS = 1000  # (at most 4 bytes each in UTF-8: an entry stays under MAX_ENTRY_BYTES)
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 Verdict = Dict[str, str]  # {"stage": ..., "error": ...}: what the child printed for one reproducer
@@ -89,13 +89,13 @@ def _valid(data: object, key: str) -> Optional[Verdict]:
     stage, error = data.get("stage"), data.get("error", "")
     if stage not in VERDICT_STAGES or not isinstance(stage, str) or not isinstance(error, str):
         return None
-    if len(error) > MAX_MESSAGE_CHARS or set(data) - {"key", "stage", "error"}:
+    if len(error) > MAX_VERDICT_CHARS or set(data) - {"key", "stage", "error"}:
         return None
     return {"stage": stage, "error": error} if "error" in data else {"stage": stage}
 
 
 def _read_small_file(path: str) -> Optional[bytes]:
-    """The bytes of ``path`` if it is a regular file of at most ``MAX_ENTRY_BYTES`` (not a link, a
+    """The bytes of ``path`` if it is a regular file of at most ``MAX_VERDICT_BYTES`` (not a link, a
     fifo or a device: opening those must neither follow nor block)."""
     try:
         fd = os.open(path, _READ_FLAGS)
@@ -103,10 +103,10 @@ def _read_small_file(path: str) -> Optional[bytes]:
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_VERDICT_BYTES:
             return None
-        data = os.read(fd, MAX_ENTRY_BYTES + 1)
-        return data if len(data) <= MAX_ENTRY_BYTES else None
+        data = os.read(fd, MAX_VERDICT_BYTES + 1)
+        return data if len(data) <= MAX_VERDICT_BYTES else None
     except OSError:
         return None
     finally:
