@@ -20,7 +20,7 @@ from .cache import ResultCache, default_directory, stamp
 from .discovery import discover
 from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_bytes, check_path
 from .project import Project
-from .reporters import REPORTERS
+from .reporters import REPORTERS, escape_for_display
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 PARALLEL_THRESHOLD = 16  # files per worker at least: starting a process costs more than checking fewer
@@ -114,7 +114,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     if args.command == "check":
         try:
             return cmd_check(args)
-        except config_mod.ConfigError as exc:
+        except (config_mod.ConfigError, RunFailure) as exc:
             print(f"convlint: {exc}", file=sys.stderr)
             return EXIT_ERROR
         except BrokenPipeError:  # `convlint check . | head`: the reader has what it wanted
@@ -165,9 +165,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         found = discover(args.paths, config.exclude)
         for path in found.missing:
-            print(f"convlint: {path}: no such file or directory", file=sys.stderr)
+            print(f"convlint: {escape_for_display(path)}: no such file or directory", file=sys.stderr)
         for path, reason in found.problems:  # a folder not listed may hide files: the run goes on, exit 2
-            print(f"convlint: {path}: {reason}", file=sys.stderr)
+            print(f"convlint: {escape_for_display(path)}: {reason}", file=sys.stderr)
         failed = bool(found.missing or found.problems)
         diagnostics = _check_files(found.files, request, args, config, confirmer)
     diagnostics.sort(key=Diagnostic.sort_key)
@@ -195,7 +195,7 @@ def _stdin() -> bytes:
     try:
         return sys.stdin.buffer.read(MAX_STDIN + 1)
     except (OSError, AttributeError, ValueError) as exc:  # (no stdin, or a closed one)
-        raise config_mod.ConfigError(f"cannot read standard input: {exc}") from None
+        raise RunFailure(f"cannot read standard input: {exc}") from None
 
 
 def _config(args: argparse.Namespace) -> config_mod.Config:
@@ -230,6 +230,10 @@ def _check_files(files: List[str], request: CheckRequest, args: argparse.Namespa
         if confirmer is not None and any(d.repro is not None for d in found):
             confirmer.start()
     return diagnostics
+
+
+class RunFailure(Exception):
+    """The run cannot go on (its input cannot be read): one line, exit 2."""
 
 
 class ReportNotWritten(Exception):
