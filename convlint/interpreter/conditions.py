@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
-from ..symbolic.poly import lower_bound, prove_nonzero
+from ..symbolic.poly import Poly, lower_bound, prove_nonzero
 from ..torchlib.values import AndC, AtomC, CmpC, Cond, ConstC, NotC, OrC
 from .state import State
 
@@ -91,3 +91,38 @@ def assume(cond: Cond, truth: bool, st: State) -> None:
             st.facts.add_equal(cond.left, cond.right)
         elif op == "!=":
             st.facts.add_unequal(cond.left, cond.right)
+        else:
+            _learn_order(cond.left, cond.right, op, st)
+
+
+# an order as ``d >= 0``: what to subtract from ``left - right`` (``>`` on integers is ``>= 1``)
+_ORDER_SHIFT = {">=": (1, 0), ">": (1, 1), "<=": (-1, 0), "<": (-1, 1)}
+
+
+def _learn_order(left: Poly, right: Poly, op: str, st: State) -> None:
+    """Learn ``left op right`` for an order: ``d >= 0`` for ``d`` an integer polynomial. What is kept
+    is what the facts can hold: an atom bounded below by 1 is positive (by 0, non-negative); a ``d``
+    already known to be at most 0 is 0 (an equality); one known to be below 0 makes the path
+    impossible (``if not 1 <= stride <= 3: raise``, then ``if stride > 1: ... else:`` knows
+    ``stride == 1``)."""
+    sign, shift = _ORDER_SHIFT[op]
+    facts = st.facts
+    d = facts.resolve((left - right) if sign > 0 else (right - left)) - Poly.const(shift)
+    if d.value is not None:
+        if d.value < 0:
+            facts.infeasible = True
+        return
+    below = lower_bound(-d, facts)  # -d >= below, so d <= -below
+    if below is not None and -below < 0:
+        facts.infeasible = True
+        return
+    if below is not None and below == 0:
+        facts.add_equal(d, Poly.const(0))
+        return
+    atoms = [(m, c) for m, c in d.terms.items() if m != ()]
+    if len(atoms) == 1 and len(atoms[0][0]) == 1 and atoms[0][1] == 1:
+        floor = -d.terms.get((), 0)  # atom >= floor
+        if floor >= 1:
+            facts.mark_positive(Poly.atom(atoms[0][0][0]))
+        elif floor == 0:
+            facts.mark_nonneg(Poly.atom(atoms[0][0][0]))
