@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from .limits import MAX_CONFIG_BYTES, MAX_INPUT_SIZE
+from .source.reading import NotRegularFile, TooLarge, read_limited
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,15 +79,13 @@ def _read_toml(path: str) -> Dict[str, Any]:
     """A TOML file's tables; any way it cannot be read (not a regular file, too large, not UTF-8,
     not TOML, nested past Python's recursion limit) is a ``ConfigError`` naming the file."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # (a FIFO must not block)
-        with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise ConfigError(f"{path}: cannot read configuration: not a regular file")
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: cannot read configuration: larger than {MAX_CONFIG_BYTES >> 20} MB")
+        raw = read_limited(path, MAX_CONFIG_BYTES)
         tables: Dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
         return tables
+    except NotRegularFile:
+        raise ConfigError(f"{path}: cannot read configuration: not a regular file") from None
+    except TooLarge:
+        raise ConfigError(f"{path}: cannot read configuration: larger than {MAX_CONFIG_BYTES >> 20} MB") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -29,13 +29,9 @@ from .. import __version__
 from ..confirm.spec import valid_spec
 from ..diagnostics import Diagnostic, Severity
 from ..limits import MAX_CACHE_ENTRY_BYTES
+from ..source.reading import Unreadable, read_limited
 
 Stamp = Tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino)
-
-# no symlink followed at the entry's name, no wait for a writer when a FIFO sits there
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
-
 
 def default_directory() -> str:
     explicit = os.environ.get("CONVLINT_CACHE_DIR")
@@ -128,40 +124,17 @@ class ResultCache:
 
 
 def _read_entry(target: str) -> object:
-    """The JSON value of the entry file ``target``; None when it is missing, not a regular file, larger
-    than ``MAX_CACHE_ENTRY_BYTES``, or not JSON in UTF-8."""
+    """The JSON value of the entry file ``target``; None when it is missing, not a regular file (a
+    link is not followed, a FIFO not waited on), larger than ``MAX_CACHE_ENTRY_BYTES``, or not JSON
+    in UTF-8."""
     try:
-        fd = os.open(target, _OPEN_FLAGS)
-    except (OSError, ValueError):
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CACHE_ENTRY_BYTES:
-            return None
-        data = _read_at_most(fd, MAX_CACHE_ENTRY_BYTES + 1)  # the file may have grown since fstat
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_CACHE_ENTRY_BYTES:
+        data = read_limited(target, MAX_CACHE_ENTRY_BYTES, follow_links=False)
+    except (OSError, ValueError, Unreadable):
         return None
     try:
         return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):  # not UTF-8, not JSON, an int too long, nested too deeply
         return None
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    """The first ``limit`` bytes of ``fd`` (all of it when shorter): os.read may return fewer."""
-    chunks: List[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 _PATH_ENTRY_KEYS = frozenset({"stamp", "deps", "diagnostics"})

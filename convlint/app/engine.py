@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import gc
 import os
-import stat
 import sys
 import traceback
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from ..rules import ALL_RULES, RULES
 from ..limits import MAX_BYTES
 from ..source.decoding import decode, normalize_newlines, parse_python
 from ..source.directives import suppressed
+from ..source.reading import NotRegularFile, TooLarge, read_limited
 from ..source.prefilter import TORCH_CODE
 from ..torchlib.catalogue import MODEL_CODE
 from .project import Project
@@ -67,13 +67,11 @@ def check_path(path: str, request: CheckRequest = DEFAULT, display: Optional[str
     """Diagnostics of the file at ``path`` (reported as ``display``)."""
     shown = display or path
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-            return [_file_error(shown, 1, 1, "cannot read: not a regular file")]
-        if info.st_size > MAX_BYTES:
-            return [too_large(shown, info.st_size)]
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
+        data = read_limited(path, MAX_BYTES)
+    except NotRegularFile:  # a FIFO or device would block or never end
+        return [_file_error(shown, 1, 1, "cannot read: not a regular file")]
+    except TooLarge as exc:
+        return [too_large(shown, exc.size)]
     except OSError as exc:
         return [_file_error(shown, 1, 1, f"cannot read: {exc.strerror or exc}")]
     return check_bytes(data, shown, request, path)

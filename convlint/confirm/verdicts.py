@@ -18,10 +18,10 @@ import tempfile
 from typing import Any, Dict, Mapping, Optional
 
 from ..limits import MAX_VERDICT_BYTES, MAX_VERDICT_CHARS
+from ..source.reading import Unreadable, read_limited
 
 # the stages the child reports as a verdict (``ok``: the reproducer ran cleanly)
 VERDICT_STAGES = frozenset({"ok", "build", "prefix", "branch", "shortcut", "add", "consume"})
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 Verdict = Dict[str, str]  # {"stage": ..., "error": ...}: what the child printed for one reproducer
 
@@ -50,12 +50,10 @@ class VerdictCache:
         return os.path.join(self.directory, key[:2], key + ".json")
 
     def get(self, key: str) -> Optional[Verdict]:
-        entry = _read_small_file(self._path(key))
-        if entry is None:
-            return None
-        try:
+        try:  # a regular file only: a link is not followed, a FIFO not waited on
+            entry = read_limited(self._path(key), MAX_VERDICT_BYTES, follow_links=False)
             data = json.loads(entry.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (OSError, ValueError, Unreadable):
             return None
         return _valid(data, key)
 
@@ -92,22 +90,3 @@ def _valid(data: object, key: str) -> Optional[Verdict]:
     if len(error) > MAX_VERDICT_CHARS or set(data) - {"key", "stage", "error"}:
         return None
     return {"stage": stage, "error": error} if "error" in data else {"stage": stage}
-
-
-def _read_small_file(path: str) -> Optional[bytes]:
-    """The bytes of ``path`` if it is a regular file of at most ``MAX_VERDICT_BYTES`` (not a link, a
-    fifo or a device: opening those must neither follow nor block)."""
-    try:
-        fd = os.open(path, _READ_FLAGS)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_VERDICT_BYTES:
-            return None
-        data = os.read(fd, MAX_VERDICT_BYTES + 1)
-        return data if len(data) <= MAX_VERDICT_BYTES else None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)

@@ -2,12 +2,11 @@
 library convlint models (``convlint.stubs``), with the guards a checked file gets. Never imported."""
 from __future__ import annotations
 
-import os
-import stat
 from typing import Dict, Optional
 
 from ..limits import MAX_BYTES
 from ..source.decoding import decode, normalize_newlines, parse_python
+from ..source.reading import Unreadable, read_limited
 from ..stubs import STUB_MODULES
 from .files import FileIndex, ModuleSet
 
@@ -15,11 +14,11 @@ from .files import FileIndex, ModuleSet
 def load_file(path: str, name: str, project: Optional[ModuleSet] = None) -> Optional[FileIndex]:
     """The ``FileIndex`` of the module ``name`` in ``path``; None for a file Python (or the size limit)
     refuses: it stays unknown (its own check says why)."""
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+    try:
+        data = read_limited(path, MAX_BYTES)
+    except Unreadable:
         return None
-    with open(path, "rb") as fh:
-        source = normalize_newlines(decode(fh.read()))
+    source = normalize_newlines(decode(data))
     try:
         tree = parse_python(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
