@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from .limits import MAX_CONFIG_BYTES, MAX_INPUT_SIZE
-from .source.reading import NotRegularFile, TooLarge, read_limited
+from .storage import NotRegularFile, TooLarge, read_limited
 
 if sys.version_info >= (3, 11):
     import tomllib

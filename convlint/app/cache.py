@@ -20,16 +20,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import stat
-import tempfile
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeGuard
 
 from .. import __version__
 from ..confirm.spec import valid_spec
 from ..diagnostics import Diagnostic, Severity
 from ..limits import MAX_CACHE_ENTRY_BYTES
-from ..source.reading import Unreadable, read_limited
+from ..storage import Unreadable, read_limited, write_whole
 
 Stamp = Tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino)
 
@@ -226,47 +223,7 @@ def _write(target: str, diagnostics: List[Diagnostic], **fields: object) -> None
         return
     if len(data) > MAX_CACHE_ENTRY_BYTES:
         return  # _read_entry would refuse it: the file is analysed again each run
-    folder = os.path.dirname(target)
     try:
-        _own_folder(folder)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            _replace(tmp, target)  # whole entries only, whatever runs at the same time
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except (OSError, ValueError):
-        pass
-
-
-def _own_folder(folder: str) -> None:
-    """Make ``folder`` (an entry's shard folder inside the cache) a real folder. Something else at its
-    name (a file, a FIFO, a symlink, which would send the write elsewhere) is removed first; the cache
-    folder itself is never removed (when it is not a folder, lstat fails with NotADirectoryError)."""
-    try:
-        info = os.lstat(folder)
-    except FileNotFoundError:
-        os.makedirs(folder, exist_ok=True)
-        return
-    if not stat.S_ISDIR(info.st_mode):
-        os.unlink(folder)
-        os.mkdir(folder)
-
-
-def _replace(tmp: str, target: str) -> None:
-    """Rename ``tmp`` to ``target``. A rename replaces a file, a FIFO or a symlink as a name; a folder
-    at ``target`` is the one thing in its way, so it is removed (with what it holds) and the rename
-    tried again."""
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        try:
-            is_folder = stat.S_ISDIR(os.lstat(target).st_mode)
-        except OSError:
-            is_folder = False
-        if not is_folder:
-            raise
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        write_whole(target, data)
+    except (OSError, ValueError):  # (ValueError: a path Python cannot pass to the system)
+        pass  # a cache that cannot be written costs only the time it would have saved

@@ -21,7 +21,7 @@ from ..rules import ALL_RULES, RULES
 from ..limits import MAX_BYTES
 from ..source.decoding import decode, normalize_newlines, parse_python
 from ..source.directives import suppressed
-from ..source.reading import NotRegularFile, TooLarge, read_limited
+from ..storage import NotRegularFile, TooLarge, read_limited
 from ..source.prefilter import TORCH_CODE
 from ..torchlib.catalogue import MODEL_CODE
 from .project import Project

@@ -13,12 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
-import tempfile
 from typing import Any, Dict, Mapping, Optional
 
 from ..limits import MAX_VERDICT_BYTES, MAX_VERDICT_CHARS
-from ..source.reading import Unreadable, read_limited
+from ..storage import Unreadable, read_limited, write_whole
 
 # the stages the child reports as a verdict (``ok``: the reproducer ran cleanly)
 VERDICT_STAGES = frozenset({"ok", "build", "prefix", "branch", "shortcut", "add", "consume"})
@@ -62,20 +60,9 @@ class VerdictCache:
         entry = _valid({"key": key, **verdict}, key)
         if entry is None:
             return
-        target = self._path(key)
-        shard = os.path.dirname(target)
         try:
-            os.makedirs(shard, exist_ok=True)
-            if not stat.S_ISDIR(os.lstat(shard).st_mode):
-                return  # a link (or anything but a folder) at the shard's name would send the write elsewhere
-            fd, temporary = tempfile.mkstemp(dir=shard, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump({"key": key, **entry}, fh, ensure_ascii=False)
-                os.replace(temporary, target)  # whole entries only, whatever runs at the same time
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            data = json.dumps({"key": key, **entry}, ensure_ascii=False).encode("utf-8")
+            write_whole(self._path(key), data)
         except (OSError, ValueError):  # (ValueError: a message Python cannot encode, a lone surrogate)
             pass  # a cache that cannot be written costs only the time it would have saved
 

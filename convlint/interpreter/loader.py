@@ -6,7 +6,7 @@ from typing import Dict, Optional
 
 from ..limits import MAX_BYTES
 from ..source.decoding import decode, normalize_newlines, parse_python
-from ..source.reading import Unreadable, read_limited
+from ..storage import Unreadable, read_limited
 from ..stubs import STUB_MODULES
 from .files import FileIndex, ModuleSet
 
