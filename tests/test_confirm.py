@@ -438,3 +438,18 @@ def test_an_entry_is_read_only_from_a_small_regular_file(tmp_path):
     reader.start()
     reader.join(timeout=30)  # the hang guard: opening a FIFO without O_NONBLOCK waits for a writer
     assert not reader.is_alive() and cache.get(key) is None
+
+
+def test_the_cost_replay_knows_a_batchnorm_needs_two_values_per_channel():
+    """A reproducer is scaled down to a batch of one first; torch refuses a training BatchNorm that
+    then sees one value per channel, and the replay must say so (else a scaled copy fails elsewhere)."""
+    bn = ["BatchNorm2d", {"num_features": 4}]
+    pool = ["AvgPool2d", {"kernel_size": [2, 2], "stride": [2, 2], "padding": [0, 0], "ceil_mode": False}]
+    linear = ["Linear", {"in_features": 3, "out_features": 2}]
+    specs = [{"op": "consume", "input": [batch, 4, size, size], "prefix": [pool, bn, ["Flatten", {}]],
+              "consumer": linear} for batch in (1, 2) for size in (2, 4)]
+    given = {"layers": sorted(REPLAYED_LAYERS), "reproducers": [dict(s, id=i) for i, s in enumerate(specs)]}
+    torch_says = {r["id"]: r["stage"] for r in _child_results(sys.executable, given)}
+    replay_says = {i: estimated_cost(s).outcome[0] for i, s in enumerate(specs)}
+    assert replay_says == torch_says
+    assert replay_says[0] == "prefix" and set(replay_says.values()) == {"prefix", "consume"}

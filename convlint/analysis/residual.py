@@ -13,7 +13,7 @@ from typing import List, Optional, Set, Tuple
 from ..symbolic.dims import Dim, DimComparison, Relation, Window, compare_dims, render_dims
 from ..symbolic.poly import Facts, Poly, prove_unequal
 from ..torchlib.events import ResidualAdd
-from ..torchlib.layers import Conv, Pool
+from ..torchlib.layers import FLATTENED_SIZE, Conv, Pool
 from ..torchlib.values import Step, StepKind, TensorV
 
 ONE = Poly.const(1)
@@ -78,7 +78,9 @@ class ResidualShapes:
 def render_poly(p: Poly) -> str:
     # the channel symbol of a forward argument `x` reads as `C_x` (other brackets are the code's own:
     # `widths[0]`, `cfg['width']`)
-    return re.sub(r"\bC\[(\w+)\]", r"C_\1", str(p))
+    # a flattened size left unknown (`H[40:14]`, named by the flatten's position) reads as `H`
+    text = FLATTENED_SIZE.sub(r"\1", str(p))
+    return re.sub(r"\bC\[(\w+)\]", r"C_\1", text)
 
 
 def total_stride(steps: Tuple[Step, ...], facts: Facts) -> Optional[Poly]:

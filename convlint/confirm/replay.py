@@ -209,6 +209,8 @@ def shape_after(layer: Sequence[Any], shape: List[int], tally: Optional[_Tally] 
         features, channels = _integer(args["num_features"]), shape[1] if len(shape) == n + 2 else shape[0]
         if _checks_channels(name, args) and channels != features:
             raise Refused("channels", (features, channels))
+        if name.startswith("BatchNorm") and len(shape) != n + 1 and elements == channels:
+            raise Refused("values")  # a batch's statistics need more than one value per channel (training)
         tally.tensor(elements, 2)
         return shape
     if name.startswith(("MaxPool", "AvgPool")):

@@ -23,7 +23,7 @@ from ..limits import MAX_TRIES
 from ..rules.base import Replay, Rule
 from ..symbolic.poly import FLOOR_ATOMS, Facts, Poly
 from ..torchlib.events import ChannelUse, ConvBuilt
-from ..torchlib.layers import NoReplay, Replayable, Template
+from ..torchlib.layers import FLATTENED_SIZE, NoReplay, Replayable, Template
 from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
 from .replay import Refused, Untraceable, argument_refusal, mismatched_dims, shape_through
 from .scaling import SIZES, Spec, affordable
@@ -324,14 +324,18 @@ def channel_use_spec(use: ChannelUse) -> Optional[Spec]:
     def accept(env: Env) -> Optional[Spec]:
         expected, actual = _eval(use.expected, facts, env), _eval(use.actual, facts, env)
         c_in = _eval(channels_in, facts, env)
-        if expected is None or actual is None or expected == actual or c_in is None or c_in < 1:
+        # a flattened size the analysis left symbolic (`512*H*W`) is whatever the input size gives
+        sized = actual is None and t.flat and all(
+            a in env or FLATTENED_SIZE.fullmatch(a) for a in _atoms(facts.resolve(use.actual)))
+        if expected is None or (actual is None and not sized) or expected == actual or c_in is None or c_in < 1:
             return None
         layers, channels = _materialize(history, facts, env, c_in)
         last = _materialize([consumer], facts, env, channels)[0]
         if not _take_arguments(layers + last):
             return None
         for size in _sizes_for(t, rank):
-            if _runs(layers, [2, c_in, *size]) is None:
+            shape = _runs(layers, [2, c_in, *size])
+            if shape is None or (sized and shape[-1] == expected):
                 continue
             return {"op": "consume", "input": [2, c_in, *size], "prefix": layers, "consumer": last[0]}
         return None

@@ -42,6 +42,10 @@ def affordable(spec: Spec) -> Spec:
 def _scaled_down(spec: Spec, named: Tuple[int, ...]) -> Iterator[Tuple[Spec, str]]:
     """Smaller copies of ``spec`` to try, the least changed first, each with a description."""
     original = "x".join(map(str, spec["input"]))
+    if spec["input"][0] > 1:  # half the work, unless a BatchNorm is then left one value per channel
+        single = copy.deepcopy(spec)
+        single["input"][0] = 1
+        yield single, f"scaled down from input {original}"
     sizes = [_with_sizes(spec, s) for s in _smaller_sizes(spec["input"][2:])]
     for smaller in sizes:
         yield smaller, f"scaled down from input {original}"

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, List, Optional, Tuple
 
 from ..analysis import Analysis
 from ..diagnostics import Finding
 from ..torchlib.events import ChannelUse
 from ..analysis.residual import render_poly
-from ..symbolic.poly import prove_unequal
+from ..symbolic.poly import Poly, prove_unequal
+from ..torchlib.layers import FLATTENED_SIZE
 from ._residual_text import built_text
 from .base import Replay, Rule
 
@@ -61,8 +62,33 @@ class LinearAfterFlatten(Rule):
             if not prove_unequal(use.expected, use.actual, use.facts):
                 continue
             expected = render_poly(use.facts.resolve(use.expected))
-            actual = render_poly(use.facts.resolve(use.actual))
-            message = (f"Linear expects in_features={expected} but the flattened input has {actual} features; "
-                       f"use nn.Linear({actual}, ...)")
+            actual_poly = use.facts.resolve(use.actual)
+            sizes = _flattened_sizes(actual_poly)
+            if sizes is None:
+                actual = render_poly(actual_poly)
+                message = (f"Linear expects in_features={expected} but the flattened input has {actual} features; "
+                           f"use nn.Linear({actual}, ...)")
+            else:
+                channels, letters = sizes
+                actual = "*".join([str(channels), *letters])
+                message = (f"Linear expects in_features={expected} but the flattened input has {actual} features "
+                           f"({' x '.join(letters)}: its size at the flatten, at least 1 each), never {expected}; "
+                           f"use nn.Linear({actual}, ...) for the input size, or pool to 1 first "
+                           f"(nn.AdaptiveAvgPool{len(letters)}d(1))")
             yield Finding(self.code, message + built_text(use.built_at), use.at or use.layer.node,
                           subject=use)
+
+
+def _flattened_sizes(p: Poly) -> Optional[Tuple[int, List[str]]]:
+    """``512*H*W`` as (512, ["H", "W"]) when the features are channels times sizes left unknown."""
+    if len(p.terms) != 1:
+        return None
+    (monomial, coefficient), = p.terms.items()
+    letters = []
+    for atom in monomial:
+        match = FLATTENED_SIZE.fullmatch(atom)
+        if match is None:
+            return None
+        letters.append(match.group(1))
+    order = "LDHW"
+    return (coefficient, sorted(letters, key=order.index)) if letters else None

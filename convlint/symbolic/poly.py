@@ -13,6 +13,7 @@ more than three terms.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
@@ -314,8 +315,23 @@ def prove_nonzero(p: Poly, facts: Facts) -> bool:
         return True
     if _positive(p, facts) or _positive(-p, facts):
         return True
+    if _indivisible_constant(p):
+        return True
     return any(not (facts.resolve(q) - p).terms or not (facts.resolve(q) + p).terms
                for q in facts.disequal)
+
+
+def _indivisible_constant(p: Poly) -> bool:
+    """Every atom is an integer: when the coefficients of the non-constant terms share a factor
+    that the constant lacks, ``p`` is never 0 (``512*H*W - 1000``: a multiple of 512 is never 1000)."""
+    constant = p.terms.get((), 0)
+    if constant == 0:
+        return False
+    g = 0
+    for m, c in p.terms.items():
+        if m != ():
+            g = math.gcd(g, c)
+    return g > 1 and constant % g != 0
 
 
 def prove_unequal(a: Poly, b: Poly, facts: Facts) -> bool:

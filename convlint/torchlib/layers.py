@@ -8,6 +8,7 @@ that build each family, and how their arguments are read, are in ``catalogue``.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
@@ -340,13 +341,29 @@ def flatten(t: TensorV, flow: Flow, step: Step) -> Value:
     if t.dims is None or features is None:
         features = None
     else:
-        for d in t.dims:
+        letters = SIZE_LETTERS.get(len(t.dims), ())
+        for i, d in enumerate(t.dims):
             size = dim_size(d, t, flow.facts)
             if size is None:
-                features = None
-                break
+                if not letters:
+                    features = None
+                    break
+                # a size not known as a number is still a whole number of at least 1: the features
+                # are a multiple of the channels, and at least as many (`512*H*W` is never 256)
+                size = Poly.atom(flattened_size(letters[i], step.node))
+                flow.facts.mark_positive(size)
             features = features * size
     return t.then(step, channels=features, dims=(), flat=True)
+
+
+# how a flattened size not known as a number is named, by the number of spatial dims
+SIZE_LETTERS: Dict[int, Tuple[str, ...]] = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+# ``H[40:14]``: the size H of the map flattened at line 40, column 14 (its own atom per flatten)
+FLATTENED_SIZE = re.compile(r"\b([LDHW])\[\d+:\d+\]")
+
+
+def flattened_size(letter: str, node: ast.AST) -> str:
+    return f"{letter}[{getattr(node, 'lineno', 0)}:{getattr(node, 'col_offset', 0)}]"
 
 
 def dim_size(d: Dim, t: TensorV, facts: Facts) -> Optional[Poly]:
