@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Set, Tuple
 
-from ..symbolic.dims import Dim, DimComparison, Relation, Window, compare_dims, render_dims
+from ..symbolic.dims import Dim, DimComparison, Relation, Window, combined, compare_dims, render_dims
 from ..symbolic.poly import Facts, Poly, prove_unequal
 from ..torchlib.events import ResidualAdd
 from ..torchlib.layers import FLATTENED_SIZE, Conv, Pool
-from ..torchlib.values import Step, StepKind, TensorV
+from ..torchlib.values import Step, StepKind, TensorV, spatial_dims
 
 ONE = Poly.const(1)
 SHAPE_CHANGING = {StepKind.CONV, StepKind.POOL, StepKind.LINEAR, StepKind.FLATTEN, StepKind.MODULE, StepKind.MERGE,
@@ -113,37 +113,17 @@ def examine(add: ResidualAdd) -> Optional[ResidualShapes]:
         # a side with one channel broadcasts; a channel count named by a symbol is taken as > 1
         if b.value != 1 and s.value != 1 and prove_unequal(b, s, facts):
             channels_differ = True
-    dims = _dims(branch, shortcut)
+    # sizes a default factory made (a block analysed alone) are not what callers build it with
+    resized_by_default = branch.resized_by_default or shortcut.resized_by_default
+    dims = None if resized_by_default else spatial_dims(branch, shortcut)
     size = size_fixed = DimComparison(Relation.UNKNOWN)
     if dims is not None:
-        size = _combine([compare_dims(a, b, facts) for a, b in zip(*dims)])
+        size = combined([compare_dims(a, b, facts) for a, b in zip(*dims)])
         if size.relation in (Relation.DIFFER, Relation.SOMETIMES):
-            size_fixed = _combine([compare_dims(a, b, facts, fix_conv_padding=True) for a, b in zip(*dims)])
+            size_fixed = combined([compare_dims(a, b, facts, fix_conv_padding=True) for a, b in zip(*dims)])
         else:
             size_fixed = size
     return ResidualShapes(add, branch, shortcut, bsteps, ssteps, channels_differ, size, size_fixed, dims)
-
-
-def _dims(a: TensorV, b: TensorV) -> Optional[Tuple[Tuple[Dim, ...], Tuple[Dim, ...]]]:
-    if a.flat or b.flat:
-        return None
-    rank = len(a.dims) if a.dims is not None else (len(b.dims) if b.dims is not None else None)
-    if rank is None or rank == 0:
-        return None
-    da, db = a.with_rank(rank), b.with_rank(rank)
-    if da is None or db is None:
-        return None
-    return da, db
-
-
-def _combine(results: List[DimComparison]) -> DimComparison:
-    for rel in (Relation.DIFFER, Relation.SOMETIMES):
-        for r in results:
-            if r.relation is rel:
-                return r
-    if results and all(r.relation is Relation.EQUAL for r in results):
-        return DimComparison(Relation.EQUAL)
-    return DimComparison(Relation.UNKNOWN)
 
 
 def wrong_padding_convs(shapes: ResidualShapes) -> List[Tuple[Step, Conv, List[Window]]]:

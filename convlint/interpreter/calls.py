@@ -7,8 +7,11 @@ from typing import Dict, List, Optional
 
 from ..torchlib import ops
 from ..torchlib.layers import ModuleList, Opaque, Sequential
-from ..torchlib.values import NONE, UNKNOWN, Layer, LayerV, ParamV, StrV, TensorV, TupleV, Value, sequence_of
+from ..torchlib.values import (
+    NONE, UNKNOWN, Layer, LayerV, ParamV, StrV, TensorV, TupleV, Value, applied, sequence_of,
+)
 from .assignment import assign
+from .files import defaulted_parameters
 from .functions import call_function
 from .machine import CallSite, Interpreter, callee, expression
 from .modules import flow_of, instantiate, run_composite, self_method
@@ -41,6 +44,9 @@ def call(it: Interpreter, node: ast.Call, st: State, ctx: Context) -> Value:
         return UNKNOWN
     arguments = call_arguments(it, node, st, ctx)
     result = it.apply(func, arguments, CallSite(node, st, ctx))
+    if isinstance(result, LayerV) and type(func_node) is ast.Name and ctx.depth == 0 and it.running \
+            and func_node.id in defaulted_parameters(it.running[-1]):
+        result.layer.by_default_factory = True  # (analysed alone: no caller chose the factory)
     if isinstance(func, (FuncV, ClassV)):
         # a dict handed to other code may come back changed
         for a in [*node.args, *(k.value for k in node.keywords if k.arg is not None)]:
@@ -113,7 +119,7 @@ def call_layer(it: Interpreter, func: LayerV, arguments: Arguments, site: CallSi
     layer = func.layer
     if isinstance(layer, Composite):  # its forward may take more than the tensor
         return run_composite(it, layer, args[0], site.st, site.ctx, args[1:], arguments.keywords)
-    return layer.apply(args[0], flow_of(it, site.st, site.ctx))
+    return applied(layer, args[0], layer.apply(args[0], flow_of(it, site.st, site.ctx)))
 
 
 @callee(TensorMethodV)

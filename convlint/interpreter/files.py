@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple, Union
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Protocol, Sequence, Tuple, Union
 
 from ..source.directives import input_size_comment
 from ..source.module_names import package_folder_module, resolve_relative
@@ -66,6 +66,12 @@ def signature(fn: Def) -> Signature:
                     a.kwarg.arg if a.kwarg is not None else None)
     setattr(fn, "_convlint_signature", sig)
     return sig
+
+
+def defaulted_parameters(fn: Def) -> FrozenSet[str]:
+    """The names of ``fn``'s parameters that have a default value."""
+    sig = signature(fn)
+    return frozenset(p.name for p in sig.positional + sig.keyword_only if p.default is not None)
 
 
 def is_method(fn: Def) -> bool:

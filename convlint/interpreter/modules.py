@@ -4,7 +4,7 @@ run on a tensor."""
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..symbolic.dims import Dim
 from ..symbolic.poly import Facts, Poly
@@ -13,7 +13,7 @@ from ..torchlib.catalogue import CONTAINERS, build_layer
 from ..torchlib.events import ChannelUse, ConvBuilt, WindowApplied
 from ..torchlib.layers import Conv, ModuleList, Opaque, Pool, Sequential, dim_size
 from ..torchlib.values import (
-    CHANNEL_PREFIX, NONE, UNKNOWN, Flow, Layer, LayerV, StepKind, StrV, TensorV, TupleV, Value,
+    CHANNEL_PREFIX, NONE, UNKNOWN, Flow, Layer, LayerV, StepKind, StrV, TensorV, TupleV, Value, applied,
 )
 from .classes import class_kind, find_method, is_dataclass, same_file_bases, torch_layer_base
 from .functions import call_function, run_function
@@ -22,6 +22,18 @@ from .machine import CallSite, Interpreter, in_owner
 from .merging import merge_into
 from .objects import Composite, Env, FuncV, NamedLayersV, NamespaceV, SelfMethodV, SelfV, Variant
 from .state import Arguments, Context, State
+
+
+def report_join(it: Interpreter, st: State, ctx: Context, make: Callable[[Optional[ast.AST]], object]) -> None:
+    """Keep a residual add or a concatenation found on a path: in a module's own forward, or in the
+    forward of a module another one of this file built (with the call that built it); not on a path
+    that tested tensor shapes, nor where a caller ran the code quietly."""
+    if not ctx.report_adds or st.shape_guarded:
+        return
+    if ctx.anchor is None:
+        it.emit(make(None))
+    elif ctx.built_at is not None and it.index is it.checked:
+        it.emit(make(ctx.built_at))
 
 
 class PathFlow(Flow):
@@ -56,6 +68,9 @@ class PathFlow(Flow):
 
     def spend(self, units: int = 1) -> None:
         self.it.budget.spend(units)
+
+    def report(self, make: Callable[[Optional[ast.AST]], object]) -> None:
+        report_join(self.it, self.st, self.ctx, make)
 
     def run_module(self, layer: Layer, tensor: TensorV) -> Value:
         if not isinstance(layer, Composite):
@@ -311,4 +326,4 @@ def module_output(layer: Composite, t: TensorV, out: Value) -> Value:
         steps = tuple(s if s.node is layer.node or s.kind == StepKind.OTHER else s.placed_at(layer.node)
                       for s in out.history.newest(len(out.history) - len(t.history)))
         out = out.derive(history=t.history.then(*steps))
-    return out
+    return applied(layer, t, out)

@@ -20,7 +20,7 @@ from ..torchlib.values import (
 from .classes import TORCH_BASES, is_layer_class
 from .conditions import SHAPE_TEST
 from .machine import CallSite, Interpreter
-from .modules import flow_of
+from .modules import flow_of, report_join
 from .objects import ClassV, FuncV
 from .state import Context, State
 
@@ -82,12 +82,7 @@ def tensor_binop(it: Interpreter, op: Optional[str], left: Value, right: Value, 
 
 
 def residual_add(it: Interpreter, node: ast.AST, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
-    if not ctx.report_adds or st.shape_guarded:
-        return
-    if ctx.anchor is None:
-        it.emit(ResidualAdd(node, a, b, st.facts))
-    elif ctx.built_at is not None and it.index is it.checked:
-        it.emit(ResidualAdd(node, a, b, st.facts, built_at=ctx.built_at))
+    report_join(it, st, ctx, lambda built_at: ResidualAdd(node, a, b, st.facts, built_at=built_at))
 
 
 def merged(it: Interpreter, a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
@@ -102,7 +97,8 @@ def merged(it: Interpreter, a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
     it.budget.spend(len(extra))
     if len(extra) > MAX_MERGED_STEPS:  # `a, b = a * b, b * a` in a loop would double the history each time
         extra = (UNKNOWN_STEP,)  # (a history convlint cannot replay: no reproducer)
-    return base.then(*extra, Step(StepKind.MERGE, node, other_steps=len(extra)))
+    return base.then(*extra, Step(StepKind.MERGE, node, other_steps=len(extra)),
+                     resized_by_default=a.resized_by_default or b.resized_by_default)
 
 
 class OpCall(OpSite):

@@ -164,6 +164,18 @@ class DimComparison:
     example: Optional[int] = None  # an input size that fails, for SOMETIMES
 
 
+def combined(results: Sequence[DimComparison]) -> DimComparison:
+    """Several dims' comparisons as one: a dim that differs decides, then one that sometimes does;
+    equal only when every dim is."""
+    for rel in (Relation.DIFFER, Relation.SOMETIMES):
+        for r in results:
+            if r.relation is rel:
+                return r
+    if results and all(r.relation is Relation.EQUAL for r in results):
+        return DimComparison(Relation.EQUAL)
+    return DimComparison(Relation.UNKNOWN)
+
+
 def compare_dims(a: Dim, b: Dim, facts: Facts, fix_conv_padding: bool = False) -> DimComparison:
     """How two sizes derived from the same input relate, for every input size.
 

@@ -10,9 +10,10 @@ import ast
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
+from ..symbolic.dims import DimComparison, Relation, combined, compare_dims
 from ..symbolic.poly import Facts, Poly
 from .layers import Conv, Pool
-from .values import Layer, Step, TensorV
+from .values import Layer, Step, TensorV, spatial_dims
 
 
 class Event:
@@ -45,6 +46,46 @@ class ResidualAdd(Event):
         if len(left_steps) >= len(right_steps):
             return self.left, self.right, left_steps, right_steps
         return self.right, self.left, right_steps, left_steps
+
+
+@dataclass(frozen=True)
+class Concatenation(Event):
+    """``torch.cat([a, b], 1)`` of feature maps: the channels add up, and every other dim must match
+    (a UNet's skip and its upsampled decoder map)."""
+
+    node: ast.AST
+    tensors: Tuple[TensorV, ...]
+    facts: Facts
+    built_at: Optional[ast.AST] = None  # as for ResidualAdd
+
+    def sizes(self) -> Tuple[DimComparison, Optional[Tuple[TensorV, TensorV]]]:
+        """How the joined maps' spatial sizes relate, for every input size the path allows (known
+        numbers decide where an input size is given), and the first two maps that differ."""
+        first = self.tensors[0]
+        verdicts = []
+        for other in self.tensors[1:]:
+            verdict = _compare_sizes(first, other, self.facts)
+            if verdict.relation in (Relation.DIFFER, Relation.SOMETIMES):
+                return verdict, (first, other)
+            verdicts.append(verdict)
+        return combined(verdicts), None
+
+
+def _compare_sizes(a: TensorV, b: TensorV, facts: Facts) -> DimComparison:
+    dims = spatial_dims(a, b)
+    if dims is None or a.resized_by_default or b.resized_by_default:
+        return DimComparison(Relation.UNKNOWN)
+    known = dict(a.known_sizes + b.known_sizes)
+    results = []
+    for da, db in zip(*dims):
+        na, nb = known.get(da.base), known.get(db.base)
+        sa = da.concrete(na, facts) if na is not None else None
+        sb = db.concrete(nb, facts) if nb is not None else None
+        if sa is not None and sb is not None:  # the given input size decides
+            results.append(DimComparison(Relation.EQUAL if sa == sb else Relation.DIFFER))
+        else:
+            results.append(compare_dims(da, db, facts))
+    return combined(results)
 
 
 @dataclass(frozen=True)

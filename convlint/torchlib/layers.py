@@ -15,7 +15,7 @@ from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence, Tuple, U
 from ..symbolic.dims import ONE, ZERO, Dim, Resize, Scale, SizeOp, Window
 from ..symbolic.poly import Facts, Poly
 from .values import (
-    UNKNOWN, Flow, IntV, Layer, Step, StepKind, StrV, TensorV, TupleV, Value,
+    UNKNOWN, Flow, IntV, Layer, Step, StepKind, StrV, TensorV, TupleV, Value, applied,
 )
 
 # A replayed layer: its torch class name and its arguments, numbers still symbolic
@@ -293,7 +293,7 @@ class Sequential(Replayable):
             if not isinstance(out, TensorV):
                 return UNKNOWN
             flow.spend()  # (a Sequential of 1,000 layers run in a loop is a million steps)
-            out = layer.apply(out, flow)
+            out = applied(layer, out, layer.apply(out, flow))
         return out
 
     def replay(self, ndim: int) -> Optional[Template]:

@@ -8,13 +8,14 @@ combination, which is where residual adds are found).
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..source.module_names import dotted
-from ..symbolic.dims import ONE, ZERO, Dim, Resize
+from ..symbolic.dims import ONE, ZERO, Dim, Relation, Resize
 from ..symbolic.poly import Poly
 from .catalogue import adaptive_pool, as_bool, as_poly, pool
+from .events import Concatenation
 from .layers import Upsample, flatten
 from .values import (
     CHANNEL_PREFIX, FALSE, NONE, UNKNOWN, BatchSizeV, BoolV, Flow, IntV, ShapeV, Step, StepKind, TensorV, TupleV, Value,
@@ -75,7 +76,7 @@ def _cat(site: OpSite, x: Value, rest: Sequence[Value], kwargs: Mapping[str, Val
     if not isinstance(x, TupleV):
         return UNKNOWN
     dim = as_poly(rest[0] if rest else kwargs.get("dim", IntV(ZERO)))
-    return concat(x.items, dim, site.node)
+    return concat(x.items, dim, site.node, site.flow())
 
 
 @_tensor
@@ -231,11 +232,17 @@ def tensor_size(t: TensorV, k: int) -> Value:
     return UNKNOWN
 
 
-def concat(items: Sequence[Value], dim: Optional[Poly], node: ast.AST) -> Value:
-    """``torch.cat([a, b], 1)``: the channels add up."""
-    tensors = [v for v in items if isinstance(v, TensorV)]
+def concat(items: Sequence[Value], dim: Optional[Poly], node: ast.AST, flow: Flow) -> Value:
+    """``torch.cat([a, b], 1)``: the channels add up, and the other dims must match. A join that fails
+    for every input size makes an unknown tensor: nothing downstream is judged from it (no cascade)."""
+    tensors = tuple(v for v in items if isinstance(v, TensorV))
     if len(tensors) != len(items) or not tensors or dim is None or dim.value != 1:
         return UNKNOWN
+    if len(tensors) > 1:
+        joined = Concatenation(node, tensors, flow.facts)
+        flow.report(lambda built_at: replace(joined, built_at=built_at))
+        if joined.sizes()[0].relation is Relation.DIFFER:
+            return UNKNOWN
     first = tensors[0]
     channels: Optional[Poly] = ZERO
     for t in tensors:
@@ -245,7 +252,8 @@ def concat(items: Sequence[Value], dim: Optional[Poly], node: ast.AST) -> Value:
             channels = channels + t.channels
     if channels is not None and channels.oversized:
         channels = None  # (`x = torch.cat([x, x], 1)` in a loop: past the value budgets)
-    return first.then(Step(StepKind.MERGE, node), channels=channels)
+    return first.then(Step(StepKind.MERGE, node), channels=channels,
+                      resized_by_default=any(t.resized_by_default for t in tensors))
 
 
 def new_tensor(args: Sequence[Value], kwargs: Mapping[str, Value], node: ast.Call, flow: Flow) -> Value:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Iterator, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Iterator, List, Optional, Tuple
 
 from ..enums import StrEnum
 from ..limits import MAX_ITEMS, MAX_SIZE_OPS
@@ -263,6 +263,9 @@ class TensorV(Value):
     known_sizes: Tuple[Tuple[str, int], ...] = ()  # input sizes given by `input-size`
     rank_open: bool = False  # an input whose rank no layer has fixed yet (``dims`` is None)
     channels_last: bool = False  # permuted to (N, *spatial, C), as ConvNeXt blocks do around Linears
+    # its sizes were changed by a layer built from a factory a caller may replace (``conv_block=ConvNormAct``
+    # in a block analysed alone): the default's sizes are not what the code runs with
+    resized_by_default: bool = False
 
     def with_rank(self, n: int) -> Optional[Tuple[Dim, ...]]:
         """The last ``n`` spatial dims, naming the input's dims when the rank was still open."""
@@ -289,6 +292,20 @@ class TensorV(Value):
         return self.derive(history=self.history.then(*steps), **changes)
 
 
+def spatial_dims(a: TensorV, b: TensorV) -> Optional[Tuple[Tuple[Dim, ...], Tuple[Dim, ...]]]:
+    """The spatial dims of two tensors at one rank (an input's still open rank takes the other's),
+    for comparing them; None when either is flat or a rank is unknown."""
+    if a.flat or b.flat:
+        return None
+    rank = len(a.dims) if a.dims is not None else (len(b.dims) if b.dims is not None else None)
+    if rank is None or rank == 0:
+        return None
+    da, db = a.with_rank(rank), b.with_rank(rank)
+    if da is None or db is None:
+        return None
+    return da, db
+
+
 # --- layers -------------------------------------------------------------------------------------
 
 
@@ -304,6 +321,10 @@ class Flow:
 
     def spend(self, units: int = 1) -> None:
         """Count work done outside the interpreter's statements (each layer of a Sequential applied)."""
+
+    def report(self, make: Callable[[Optional[ast.AST]], object]) -> None:
+        """A join of tensors (a concatenation) found on this path, made by ``make(built_at)`` and kept
+        where the path's residual adds are kept (``built_at``: the call that built the module)."""
 
     def run_module(self, layer: "Layer", tensor: TensorV) -> Value:
         """A module of the analysed code applied to ``tensor`` (its ``forward`` run)."""
@@ -323,6 +344,9 @@ class Layer:
     torch_name: str = field(default="", init=False)  # "Conv2d", "BatchNorm2d", ... for messages
     # its own constructor call, when the checked file has it (set by the interpreter)
     own_call: Optional[ast.Call] = field(default=None, init=False)
+    # built by a parameter's default factory in code analysed alone (``conv_block(64, 96, 3, stride=2)``
+    # with ``conv_block=ConvNormAct``): callers pass their own (``partial(ConvNormAct, padding=0)``)
+    by_default_factory: bool = field(default=False, init=False)
 
     def apply(self, t: TensorV, flow: Flow) -> Value:
         return UNKNOWN
@@ -333,3 +357,11 @@ class Layer:
     def attribute(self, name: str) -> Value:
         """``self.conv.stride``: an attribute torch's layer has, as the layer was built."""
         return UNKNOWN
+
+
+def applied(layer: "Layer", t: TensorV, out: Value) -> Value:
+    """``out``, the result of ``layer`` on ``t``, marked when a default factory's layer changed its sizes."""
+    if not layer.by_default_factory or not isinstance(out, TensorV) or out.resized_by_default:
+        return out
+    before = t.dims if t.dims is not None or out.dims is None else t.with_rank(len(out.dims))
+    return out if out.dims == before else out.derive(resized_by_default=True)
