@@ -4,7 +4,7 @@ It reads ``{"layers": [...], "reproducers": [...]}`` on stdin: the torch.nn clas
 parent derives them from convlint's catalogue) and the reproducers. It writes one JSON object per line:
 ``{"ready": version}`` once torch is imported, ``{"running": id}`` as each reproducer starts (so that a
 parent which runs out of time knows which one it cut), and each reproducer's result: the stage that
-raised (``build``, ``prefix``, ``branch``, ``shortcut``, ``add``, ``consume``) and torch's message, or
+raised (``build``, ``prefix``, ``branch``, ``shortcut``, ``add``, ``cat``, ``consume``) and torch's message, or
 ``ok``, or ``memory`` when the reproducer needed more memory than the child may take (not a verdict on
 the reproducer). Only torch.nn layers of that list are ever built, on the CPU; no user code is imported
 or run, and nothing of convlint is imported here (the child needs torch and this file only).
@@ -59,7 +59,8 @@ def run(spec: Spec, torch: Any, nn: Any, layers: FrozenSet[str]) -> Dict[str, st
             _build(nn, layers, spec["layer"])
             return {"stage": "ok"}
         prefix = nn.Sequential(*(_build(nn, layers, x) for x in spec["prefix"]))
-        if spec["op"] == "add":
+        joined = spec["op"] in ("add", "cat")
+        if joined:
             branch = nn.Sequential(*(_build(nn, layers, x) for x in spec["branch"]))
             shortcut = nn.Sequential(*(_build(nn, layers, x) for x in spec["shortcut"]))
         else:
@@ -68,13 +69,16 @@ def run(spec: Spec, torch: Any, nn: Any, layers: FrozenSet[str]) -> Dict[str, st
             x = torch.randn(*spec["input"])
             stage = "prefix"
             t = prefix(x)
-            if spec["op"] == "add":
+            if joined:
                 stage = "branch"
                 a = branch(t)
                 stage = "shortcut"
                 b = shortcut(t)
-                stage = "add"
-                a + b
+                stage = spec["op"]
+                if spec["op"] == "add":
+                    a + b
+                else:
+                    torch.cat([a, b], 1)
             else:
                 stage = "consume"
                 consumer(t)

@@ -37,6 +37,10 @@ def program(spec: Mapping[str, Any]) -> Optional[str]:
         lines.append(f"branch = {_sequential(spec['branch'])}")
         lines.append(f"shortcut = {_sequential(spec['shortcut'])}")
         lines += ["t = prefix(x)", "y = branch(t) + shortcut(t)"]
+    elif spec["op"] == "cat":
+        lines.append(f"first = {_sequential(spec['branch'])}")
+        lines.append(f"second = {_sequential(spec['shortcut'])}")
+        lines += ["t = prefix(x)", "y = torch.cat([first(t), second(t)], 1)"]
     else:
         lines.append(f"layer = {_layer_code(_layer(spec['consumer']))}")
         lines.append("y = layer(prefix(x))")

@@ -19,6 +19,9 @@ from ..limits import MAX_ELEMENTS, MAX_WORK
 
 Dims = Tuple[int, ...]  # an argument per dim
 
+# the reproducers that run two chains on one tensor and join their results: ``a + b``, ``torch.cat([a, b], 1)``
+TWO_CHAINS = ("add", "cat")
+
 
 class Refused(Exception):
     """torch raises here: ``kind`` is what it checks ("argument", "channels", "features", "size",
@@ -274,6 +277,14 @@ def _windowed(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int]
     return out
 
 
+def joined_mismatch(a: Sequence[int], b: Sequence[int]) -> Tuple[int, ...]:
+    """The dims where ``torch.cat([a, b], 1)`` fails: every dim but 1 must be equal (no broadcasting);
+    tensors of two ranks fail as a whole (dim -1)."""
+    if len(a) != len(b):
+        return (-1,)
+    return tuple(i for i, (x, y) in enumerate(zip(a, b)) if i != 1 and x != y)
+
+
 def mismatched_dims(a: Sequence[int], b: Sequence[int]) -> Tuple[int, ...]:
     """The dims (of the broadcast result) where ``a + b`` cannot broadcast."""
     rank = max(len(a), len(b))
@@ -300,7 +311,7 @@ def _replay(spec: Mapping[str, Any]) -> Cost:
             return Cost(0, 0, ("build",))
         tally.tensor(_weights(spec["layer"]))
         return Cost(tally.work, tally.elements, ("ok",))
-    adding = spec["op"] == "add"
+    adding = spec["op"] in TWO_CHAINS
     chains: List[Tuple[str, Sequence[Sequence[Any]]]] = [("prefix", spec["prefix"])]
     chains += [("branch", spec["branch"]), ("shortcut", spec["shortcut"])] if adding else \
         [("consume", [spec["consumer"]])]
@@ -324,6 +335,12 @@ def _replay(spec: Mapping[str, Any]) -> Cost:
         if refusal.where[0] == "consume":
             return Cost(tally.work, tally.elements, ("consume", refusal.kind, refusal.names), refusal.names)
         return Cost(tally.work, tally.elements, (*refusal.where, refusal.kind))
+    if spec["op"] == "cat":
+        wrong = joined_mismatch(a, b)
+        if not wrong:
+            tally.tensor(math.prod(a) + math.prod(b))
+            return Cost(tally.work, tally.elements, ("ok",))
+        return Cost(tally.work, tally.elements, ("cat", wrong))
     wrong = mismatched_dims(a, b)
     if not wrong:
         tally.tensor(max(math.prod(a), math.prod(b)))

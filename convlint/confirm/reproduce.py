@@ -22,10 +22,10 @@ from ..analysis.residual import ResidualShapes
 from ..limits import MAX_TRIES
 from ..rules.base import Replay, Rule
 from ..symbolic.poly import FLOOR_ATOMS, Facts, Poly
-from ..torchlib.events import ChannelUse, ConvBuilt
+from ..torchlib.events import ChannelUse, Concatenation, ConvBuilt, diverging
 from ..torchlib.layers import FLATTENED_SIZE, NoReplay, Replayable, Template
 from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
-from .replay import Refused, Untraceable, argument_refusal, mismatched_dims, shape_through
+from .replay import Refused, Untraceable, argument_refusal, joined_mismatch, mismatched_dims, shape_through
 from .scaling import SIZES, Spec, affordable
 
 Env = Dict[str, int]
@@ -40,6 +40,8 @@ def reproducer(rule: Rule, subject: object) -> Optional[Dict[str, Any]]:
     """The reproducer of a finding of ``rule`` about ``subject``, as the rule says torch shows it."""
     if isinstance(subject, ResidualShapes) and rule.replay in _ADD_WANTS:
         return residual_spec(subject, _ADD_WANTS[rule.replay])
+    if rule.replay is Replay.CAT_SIZES and isinstance(subject, Concatenation):
+        return concat_spec(subject)
     if rule.replay is Replay.CHANNEL_USE and isinstance(subject, ChannelUse):
         return channel_use_spec(subject)
     if rule.replay is Replay.BUILD and isinstance(subject, ConvBuilt):
@@ -205,10 +207,11 @@ def _runs(layers: Sequence[Layer], shape: Sequence[int]) -> Optional[List[int]]:
         raise NoReplay from None
 
 
-def _sizes_differ(a: Sequence[int], b: Sequence[int]) -> bool:
-    """Whether adding tensors of shapes ``a`` and ``b`` fails on a spatial size (a dim past batch and
-    channels of tensors of one rank)."""
-    return len(a) == len(b) and any(d >= 2 for d in mismatched_dims(a, b))
+def _sizes_differ(op: str, a: Sequence[int], b: Sequence[int]) -> bool:
+    """Whether joining tensors of shapes ``a`` and ``b`` by ``op`` fails on a spatial size (a dim past
+    batch and channels of tensors of one rank)."""
+    wrong = joined_mismatch(a, b) if op == "cat" else mismatched_dims(a, b)
+    return len(a) == len(b) and any(d >= 2 for d in wrong)
 
 
 def _rank(t: TensorV, steps: Sequence[Step]) -> int:
@@ -240,23 +243,38 @@ def residual_spec(shapes: ResidualShapes, want: str) -> Optional[Spec]:
     that finding true), or "any" (just replay the add)."""
     if shapes.dims is None and want == "sizes":
         return None
-    facts = shapes.facts
-    branch, shortcut = shapes.branch, shapes.shortcut
+    return _joined_spec("add", shapes.branch, shapes.shortcut, shapes.branch_steps, shapes.shortcut_steps,
+                        shapes.facts, want)
+
+
+def concat_spec(joined: Concatenation) -> Optional[Spec]:
+    """``torch.cat([first(t), second(t)], 1)`` must fail: the first two maps whose sizes differ."""
+    pair = joined.sizes()[1]
+    if pair is None:
+        return None
+    first, second = pair
+    first_steps, second_steps = diverging(first, second)
+    return _joined_spec("cat", first, second, first_steps, second_steps, joined.facts, "sizes")
+
+
+def _joined_spec(op: str, branch: TensorV, shortcut: TensorV, branch_steps: Sequence[Step],
+                 shortcut_steps: Sequence[Step], facts: Facts, want: str) -> Optional[Spec]:
+    """Two chains from one tensor joined by ``op`` ("add" or "cat") must fail; ``want`` as for
+    ``residual_spec``."""
     branch_channels, shortcut_channels = branch.channels, shortcut.channels
     if branch.root != shortcut.root or branch_channels is None or shortcut_channels is None:
         return None
-    n_common = len(branch.history) - len(shapes.branch_steps)
+    n_common = len(branch.history) - len(branch_steps)
     prefix_steps = branch.history.steps()[:n_common]
-    all_steps = tuple(prefix_steps) + tuple(shapes.branch_steps) + tuple(shapes.shortcut_steps)
+    all_steps = tuple(prefix_steps) + tuple(branch_steps) + tuple(shortcut_steps)
     if any(_unreplayable(s) for s in all_steps):
         return None
-    if not _merges_local(prefix_steps) or not _merges_local(shapes.branch_steps) or \
-            not _merges_local(shapes.shortcut_steps):
+    if not _merges_local(prefix_steps) or not _merges_local(branch_steps) or not _merges_local(shortcut_steps):
         return None
     rank = _rank(branch, all_steps)
     try:
-        prefix, left, right = (_templates(prefix_steps, rank), _templates(shapes.branch_steps, rank),
-                               _templates(shapes.shortcut_steps, rank))
+        prefix, left, right = (_templates(prefix_steps, rank), _templates(branch_steps, rank),
+                               _templates(shortcut_steps, rank))
     except NoReplay:
         return None
     channels_in = _input_channels(branch.root, facts)
@@ -279,9 +297,9 @@ def residual_spec(shapes: ResidualShapes, want: str) -> Optional[Spec]:
             sides = None if common is None else (_runs(layers[1], common), _runs(layers[2], common))
             if sides is None or sides[0] is None or sides[1] is None:
                 continue
-            if want == "sizes" and not _sizes_differ(sides[0], sides[1]):
+            if want == "sizes" and not _sizes_differ(op, sides[0], sides[1]):
                 continue
-            return {"op": "add", "input": [2, c_in, *size], "prefix": layers[0], "branch": layers[1],
+            return {"op": op, "input": [2, c_in, *size], "prefix": layers[0], "branch": layers[1],
                     "shortcut": layers[2]}
         return None
 

@@ -30,7 +30,7 @@ from ..torchlib.catalogue import REPLAYED_LAYERS
 from .replay import estimated_cost
 from .verdicts import VERDICT_STAGES, Verdict, VerdictCache, canonical
 
-EXPECTED_STAGE = {"add": "add", "consume": "consume", "build": "build"}
+EXPECTED_STAGE = {"add": "add", "cat": "cat", "consume": "consume", "build": "build"}
 DEFAULT_TIMEOUT = 60.0  # seconds: room for torch's import and MAX_RUN_WORK (convlint.limits)
 # The fields of a reproducer the child reads; the others ("values", "scaled_down") describe it
 RUN_FIELDS = ("op", "input", "prefix", "branch", "shortcut", "consumer", "layer")

@@ -44,10 +44,12 @@ DESCRIPTIONS = ("values", "scaled_down")
 # each operation's keys besides the optional DESCRIPTIONS
 _KEYS: Dict[str, FrozenSet[str]] = {
     "add": frozenset({"op", "input", "prefix", "branch", "shortcut"}),
+    "cat": frozenset({"op", "input", "prefix", "branch", "shortcut"}),
     "consume": frozenset({"op", "input", "prefix", "consumer"}),
     "build": frozenset({"op", "layer"}),
 }
-_CHAINS: Dict[str, Sequence[str]] = {"add": ("prefix", "branch", "shortcut"), "consume": ("prefix",), "build": ()}
+_CHAINS: Dict[str, Sequence[str]] = {"add": ("prefix", "branch", "shortcut"), "cat": ("prefix", "branch", "shortcut"),
+                                     "consume": ("prefix",), "build": ()}
 
 
 def valid_spec(spec: object) -> bool:

@@ -19,7 +19,7 @@ from ..limits import MAX_VERDICT_BYTES, MAX_VERDICT_CHARS
 from ..storage import Unreadable, read_limited, write_whole
 
 # the stages the child reports as a verdict (``ok``: the reproducer ran cleanly)
-VERDICT_STAGES = frozenset({"ok", "build", "prefix", "branch", "shortcut", "add", "consume"})
+VERDICT_STAGES = frozenset({"ok", "build", "prefix", "branch", "shortcut", "add", "cat", "consume"})
 
 Verdict = Dict[str, str]  # {"stage": ..., "error": ...}: what the child printed for one reproducer
 

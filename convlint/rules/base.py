@@ -19,6 +19,7 @@ class Replay(StrEnum):
     ADD_SIZES = "add-sizes"        # branch(t) + shortcut(t) fails: the sides' sizes differ
     ADD_CHANNELS = "add-channels"  # branch(t) + shortcut(t) fails: the sides' channels differ
     ADD_ANY = "add"                # branch(t) + shortcut(t), replayed with any values the facts allow
+    CAT_SIZES = "cat-sizes"        # torch.cat([a(t), b(t)], 1) fails: the maps' sizes differ
     CHANNEL_USE = "channel-use"    # layer(prefix(x)) fails: the layer expects other channels or features
     BUILD = "build"                # building the layer fails (``refused_when_built`` says for which numbers)
 

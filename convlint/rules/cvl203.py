@@ -8,7 +8,7 @@ from ..symbolic.dims import Relation, render_dims
 from ..torchlib.events import Concatenation
 from ..torchlib.values import TensorV, spatial_dims
 from ._residual_text import built_text
-from .base import Rule
+from .base import Replay, Rule
 
 FIXES = "give the convs padding (K-1)/2, crop the larger map, or F.interpolate(x, size=skip.shape[2:])"
 
@@ -47,6 +47,7 @@ class SkipConcatSize(Rule):
     code = "CVL203"
     name = "skip-concat-size"
     summary = "a concatenation joins feature maps of different height or width"
+    replay = Replay.CAT_SIZES
 
     def check(self, analysis: Analysis) -> Iterable[Finding]:
         for joined in analysis.of(Concatenation):
@@ -57,7 +58,7 @@ class SkipConcatSize(Rule):
                 continue  # (sizes that differ for some input sizes only: see the docstring)
             sides = f"{_sizes(pair[0], pair[1], joined)} vs {_sizes(pair[1], pair[0], joined)}"
             yield Finding(self.code, f"concatenated maps differ in size: {sides}; {FIXES}{built_text(joined.built_at)}",
-                          joined.node)
+                          joined.node, subject=joined)
 
 
 def _sizes(t: TensorV, other: TensorV, joined: Concatenation) -> str:

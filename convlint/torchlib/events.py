@@ -20,6 +20,18 @@ class Event:
     """A fact the interpreter found about the analysed code."""
 
 
+def diverging(a: TensorV, b: TensorV) -> Tuple[Tuple[Step, ...], Tuple[Step, ...]]:
+    """The steps each of two tensors of one input took since they parted."""
+    shared = a.history.common_past(b.history)
+    left, right = a.history.since(shared), b.history.since(shared)
+    common = 0  # steps past the shared chain may still be the same steps (a module's, re-placed)
+    for x, y in zip(left, right):
+        if x is not y:
+            break
+        common += 1
+    return left[common:], right[common:]
+
+
 @dataclass(frozen=True)
 class ResidualAdd(Event):
     """``a + b`` (or ``a += b``, ``torch.add(a, b)``, ``a.add_(b)``) of two tensors of one input."""
@@ -35,14 +47,7 @@ class ResidualAdd(Event):
     def sides(self) -> Tuple[TensorV, TensorV, Tuple[Step, ...], Tuple[Step, ...]]:
         """(branch, shortcut, branch steps, shortcut steps): the shortcut is the side with fewer
         layers since the tensors' common ancestor (the identity shortcut has none)."""
-        shared = self.left.history.common_past(self.right.history)
-        left, right = self.left.history.since(shared), self.right.history.since(shared)
-        common = 0  # steps past the shared chain may still be the same steps (a module's, re-placed)
-        for a, b in zip(left, right):
-            if a is not b:
-                break
-            common += 1
-        left_steps, right_steps = left[common:], right[common:]
+        left_steps, right_steps = diverging(self.left, self.right)
         if len(left_steps) >= len(right_steps):
             return self.left, self.right, left_steps, right_steps
         return self.right, self.left, right_steps, left_steps
