@@ -85,6 +85,7 @@ MAX_LAYERS = 128      # in all of its chains: VGG-19-BN, torchvision's longest p
 MAX_ARGUMENTS = 9     # per layer: Conv's nine (device and dtype aside), the most of the replayed layers
 MAX_TUPLE = 6         # the longest tuple argument: a 3-d pad's six numbers
 MAX_DESCRIPTION = 4096  # characters of a text shown in the evidence: some 200 "name=value" pairs
+MAX_NESTING = 4       # Concats within Concats (an Inception block inside a dense one)
 # (so the longest program printed is ~128 layers x 9 arguments x 6 numbers of 20 characters: ~170 KB)
 
 # --- confirmation: one run ------------------------------------------------------------------------

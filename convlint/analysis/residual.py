@@ -10,15 +10,15 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Set, Tuple
 
-from ..symbolic.dims import Dim, DimComparison, Relation, Window, combined, compare_dims, render_dims
+from ..symbolic.dims import Dim, DimComparison, Relation, Window, render_dims
 from ..symbolic.poly import Facts, Poly, prove_unequal
-from ..torchlib.events import ResidualAdd
+from ..torchlib.events import ResidualAdd, add_sizes, channels_differ
 from ..torchlib.layers import FLATTENED_SIZE, Conv, Pool
-from ..torchlib.values import Step, StepKind, TensorV, spatial_dims
+from ..torchlib.values import Step, StepKind, TensorV
 
 ONE = Poly.const(1)
 SHAPE_CHANGING = {StepKind.CONV, StepKind.POOL, StepKind.LINEAR, StepKind.FLATTEN, StepKind.MODULE, StepKind.MERGE,
-                  StepKind.SEQUENTIAL}
+                  StepKind.CONCAT, StepKind.SEQUENTIAL}
 
 
 @dataclass
@@ -107,23 +107,12 @@ def examine(add: ResidualAdd) -> Optional[ResidualShapes]:
     branch, shortcut, bsteps, ssteps = add.sides()
     if branch.flat != shortcut.flat:
         return None
-    channels_differ = False
-    if branch.channels is not None and shortcut.channels is not None:
-        b, s = facts.resolve(branch.channels), facts.resolve(shortcut.channels)
-        # a side with one channel broadcasts; a channel count named by a symbol is taken as > 1
-        if b.value != 1 and s.value != 1 and prove_unequal(b, s, facts):
-            channels_differ = True
-    # sizes a default factory made (a block analysed alone) are not what callers build it with
-    resized_by_default = branch.resized_by_default or shortcut.resized_by_default
-    dims = None if resized_by_default else spatial_dims(branch, shortcut)
-    size = size_fixed = DimComparison(Relation.UNKNOWN)
-    if dims is not None:
-        size = combined([compare_dims(a, b, facts) for a, b in zip(*dims)])
-        if size.relation in (Relation.DIFFER, Relation.SOMETIMES):
-            size_fixed = combined([compare_dims(a, b, facts, fix_conv_padding=True) for a, b in zip(*dims)])
-        else:
-            size_fixed = size
-    return ResidualShapes(add, branch, shortcut, bsteps, ssteps, channels_differ, size, size_fixed, dims)
+    size, dims = add_sizes(branch, shortcut, facts)
+    size_fixed = size
+    if size.relation in (Relation.DIFFER, Relation.SOMETIMES):
+        size_fixed = add_sizes(branch, shortcut, facts, fix_conv_padding=True)[0]
+    return ResidualShapes(add, branch, shortcut, bsteps, ssteps, channels_differ(branch, shortcut, facts), size,
+                          size_fixed, dims)
 
 
 def wrong_padding_convs(shapes: ResidualShapes) -> List[Tuple[Step, Conv, List[Window]]]:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from .spec import PERMUTE, valid_spec
+from .spec import CONCAT, PERMUTE, valid_spec
 
 Layer = Tuple[str, Mapping[str, object]]  # a validated ``[name, {argument: value}]``
 
 _PERMUTE_CLASS = ["", "class Permute(nn.Module):", "    def __init__(self, *dims):", "        super().__init__()",
                   "        self.dims = dims", "", "    def forward(self, x):",
                   "        return x.permute(*self.dims)", ""]
+_CONCAT_CLASS = ["", "class Concat(nn.Module):", "    def __init__(self, *parts):", "        super().__init__()",
+                 "        self.parts = nn.ModuleList(parts)", "", "    def forward(self, x):",
+                 "        return torch.cat([part(x) for part in self.parts], 1)", ""]
 
 
 def program(spec: Mapping[str, Any]) -> Optional[str]:
@@ -26,8 +29,11 @@ def program(spec: Mapping[str, Any]) -> Optional[str]:
     if not valid_spec(spec):
         return None
     lines = ["import torch", "from torch import nn", ""]
-    if any(name == PERMUTE for name, _ in _all_layers(spec)):
+    names = {name for name, _ in _all_layers(spec)}
+    if PERMUTE in names:
         lines += _PERMUTE_CLASS
+    if CONCAT in names:
+        lines += _CONCAT_CLASS
     if spec["op"] == "build":
         lines.append(_layer_code(_layer(spec["layer"])))
         return "\n".join(lines) + "\n"
@@ -48,10 +54,17 @@ def program(spec: Mapping[str, Any]) -> Optional[str]:
 
 
 def _all_layers(spec: Mapping[str, Any]) -> List[Layer]:
-    """Every layer of a validated reproducer."""
+    """Every layer of a validated reproducer (a Concat and the layers of its parts)."""
     chains: List[Sequence[Any]] = [spec[key] for key in ("prefix", "branch", "shortcut") if key in spec]
-    single = [spec[key] for key in ("layer", "consumer") if key in spec]
-    return [_layer(x) for chain in chains for x in chain] + [_layer(x) for x in single]
+    chains.append([spec[key] for key in ("layer", "consumer") if key in spec])
+    out: List[Layer] = []
+    while chains:
+        for x in chains.pop():
+            layer = _layer(x)
+            out.append(layer)
+            if layer[0] == CONCAT:
+                chains.extend(layer[1]["parts"])  # type: ignore[arg-type]  # (validated: a list of chains)
+    return out
 
 
 def _layer(layer: Sequence[Any]) -> Layer:
@@ -60,18 +73,23 @@ def _layer(layer: Sequence[Any]) -> Layer:
     return (str(name), args)
 
 
-def _layer_code(layer: Layer) -> str:
+def _layer_code(layer: Layer, indent: str = "") -> str:
     name, args = layer
     if name == PERMUTE:
         return f"Permute{_literal(args['dims'])}"
+    if name == CONCAT:
+        parts = args["parts"]
+        assert isinstance(parts, (list, tuple))  # (validated)
+        return f"Concat({', '.join(_sequential(part, indent) for part in parts)})"
     return f"nn.{name}({', '.join(f'{k}={_literal(v)}' for k, v in args.items())})"
 
 
-def _sequential(layers: Sequence[Sequence[Any]]) -> str:
+def _sequential(layers: Sequence[Sequence[Any]], indent: str = "") -> str:
+    """``nn.Sequential(...)`` with a layer per line, ``indent`` deep (a Concat's parts nest)."""
     if not layers:
         return "nn.Sequential()"
-    inner = ",\n    ".join(_layer_code(_layer(x)) for x in layers)
-    return f"nn.Sequential(\n    {inner},\n)"
+    inner = f",\n{indent}    ".join(_layer_code(_layer(x), indent + "    ") for x in layers)
+    return f"nn.Sequential(\n{indent}    {inner},\n{indent})"
 
 
 def _literal(value: object) -> str:

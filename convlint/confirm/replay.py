@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from ..limits import MAX_ELEMENTS, MAX_WORK
+from .spec import CONCAT
 
 Dims = Tuple[int, ...]  # an argument per dim
 
@@ -76,12 +77,20 @@ class _Tally:
 def argument_refusal(layer: Sequence[Any]) -> Optional[str]:
     """When torch refuses ``layer``'s own arguments, whatever its input: "build" (its constructor
     raises), "call" (its first call raises), or None (it takes them)."""
-    name, args = _named(layer)
-    if _refused_when_built(name, args):
+    leaves = [_named(x) for x in torch_layers(layer)]
+    if any(_refused_when_built(name, args) for name, args in leaves):
         return "build"
-    if _refused_when_called(name, args):
+    if any(_refused_when_called(name, args) for name, args in leaves):
         return "call"
     return None
+
+
+def torch_layers(layer: Sequence[Any]) -> List[Sequence[Any]]:
+    """The torch layers ``layer`` is made of: itself, or every layer of a ``Concat``'s parts."""
+    name, args = _named(layer)
+    if name != CONCAT:
+        return [layer]
+    return [leaf for part in args["parts"] for x in part for leaf in torch_layers(x)]
 
 
 def _refused_when_built(name: str, args: Mapping[str, Any]) -> bool:
@@ -114,6 +123,11 @@ def _refused_when_called(name: str, args: Mapping[str, Any]) -> bool:
         kernel, stride, padding, dilation = _window(name, args, _rank_in_name(name))
         if min(*kernel, *stride, *dilation) < 1 or min(padding, default=0) < 0:
             return True
+        if name.startswith("ConvTranspose"):
+            # torch: "output padding must be smaller than either stride or dilation"
+            extra = _per_dim(args["output_padding"], _rank_in_name(name))
+            if any(o < 0 or (o >= s and o >= d) for o, s, d in zip(extra, stride, dilation)):
+                return True
         if name.startswith("Conv"):
             return 0 in (_integer(args["in_channels"]), _integer(args["out_channels"]))
         return any(2 * p > k for p, k in zip(padding, kernel))
@@ -154,9 +168,16 @@ def shape_after(layer: Sequence[Any], shape: List[int], tally: Optional[_Tally] 
     """The shape after ``layer`` as torch computes it, with its cost counted in ``tally``; raises
     ``Refused`` where torch raises."""
     name, args = _named(layer)
+    tally = _Tally() if tally is None else tally
+    if name == CONCAT:  # torch.cat([part(x) for part in parts], 1)
+        outs = [shape_through(part, shape, "", tally) for part in args["parts"]]
+        if any(joined_mismatch(outs[0], out) for out in outs[1:]) or len(outs[0]) < 2:
+            raise Refused("size")
+        joined = [outs[0][0], sum(out[1] for out in outs), *outs[0][2:]]
+        tally.tensor(math.prod(joined))
+        return joined
     if _refused_when_called(name, args):
         raise Refused("argument")
-    tally = _Tally() if tally is None else tally
     elements = math.prod(shape)
     if name == "Permute":
         dims = [_integer(d) for d in args["dims"]]
@@ -192,6 +213,22 @@ def shape_after(layer: Sequence[Any], shape: List[int], tally: Optional[_Tally] 
         tally.tensor(elements, 2)
         return shape
     n = _rank_in_name(name)
+    if name.startswith("ConvTranspose"):
+        if len(shape) != n + 2:
+            raise Refused("rank")
+        c_in, c_out, groups = _integer(args["in_channels"]), _integer(args["out_channels"]), _integer(args["groups"])
+        if shape[1] != c_in:
+            raise Refused("channels", (c_in, shape[1]))
+        kernel, stride, padding, dilation = _window(name, args, n)
+        extra = _per_dim(args["output_padding"], n)
+        sizes = [(d - 1) * s - 2 * p + dl * (k - 1) + o + 1
+                 for d, k, s, p, dl, o in zip(shape[2:], kernel, stride, padding, dilation, extra)]
+        if min(sizes) < 1:
+            raise Refused("size")
+        taps = c_out // groups * math.prod(kernel)
+        tally.tensor(shape[0] * c_in * math.prod(shape[2:]), taps)  # each input value spread over taps
+        tally.tensor(shape[0] * c_out * math.prod(sizes))
+        return [shape[0], c_out, *sizes]
     if name.startswith("Conv"):
         if len(shape) != n + 2:
             raise Refused("rank")
@@ -316,7 +353,7 @@ def _replay(spec: Mapping[str, Any]) -> Cost:
     chains += [("branch", spec["branch"]), ("shortcut", spec["shortcut"])] if adding else \
         [("consume", [spec["consumer"]])]
     for _, layers in chains:  # every layer is built (its weights filled) before the input runs
-        for layer in layers:
+        for layer in (leaf for x in layers for leaf in torch_layers(x)):
             if _refused_when_built(*_named(layer)):
                 return Cost(tally.work, tally.elements, ("build",))
             tally.tensor(_weights(layer))

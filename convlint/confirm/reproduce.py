@@ -27,6 +27,7 @@ from ..torchlib.layers import FLATTENED_SIZE, NoReplay, Replayable, Template
 from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
 from .replay import Refused, Untraceable, argument_refusal, joined_mismatch, mismatched_dims, shape_through
 from .scaling import SIZES, Spec, affordable
+from .spec import CONCAT
 
 Env = Dict[str, int]
 Layer = Tuple[str, Dict[str, Any]]  # a torch class name with concrete arguments
@@ -63,6 +64,10 @@ def _template(step: Step, ndim: int) -> Optional[Template]:
         return ("Flatten", {})
     if step.kind == StepKind.PERMUTE and step.permutation is not None:
         return ("Permute", {"dims": step.permutation})
+    if step.kind == StepKind.CONCAT and step.parts is not None:
+        if not all(_merges_local(part) and not any(_unreplayable(s) for s in part) for part in step.parts):
+            raise NoReplay
+        return (CONCAT, {"parts": tuple(tuple(_templates(part, ndim)) for part in step.parts)})
     if step.kind == StepKind.KEEP:
         return None
     raise NoReplay
@@ -163,6 +168,13 @@ def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
     left unknown follow the chain."""
     out: List[Layer] = []
     for name, args in templates:
+        if name == CONCAT:  # each part from the same input; the channels add up
+            parts = [_materialize(part, facts, env, channels) for part in args["parts"]]  # type: ignore[attr-defined]
+            if channels is None or any(c is None for _, c in parts):
+                raise NoReplay
+            out.append((name, {"parts": [layers for layers, _ in parts]}))
+            channels = sum(c for _, c in parts if c is not None)
+            continue
         concrete: Dict[str, Any] = {k: (None if v is None else _concrete(v, facts, env)) for k, v in args.items()}
         if name.startswith("Conv"):
             concrete["in_channels"] = concrete["in_channels"] or channels

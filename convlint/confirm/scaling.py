@@ -10,7 +10,7 @@ import copy
 import math
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .replay import estimated_cost
+from .replay import estimated_cost, torch_layers
 
 Spec = Dict[str, Any]  # a reproducer: plain data (JSON) the confirmation child runs
 SIZES = (16, 32, 64, 128, 224)  # the spatial sizes a reproducer's input is given, smallest first
@@ -76,10 +76,11 @@ def _with_sizes(spec: Spec, sizes: Sequence[int]) -> Spec:
 
 
 def _layers_of(spec: Spec) -> List[Any]:
+    """The torch layers of ``spec`` (a Concat's as the layers of its parts)."""
     if spec["op"] == "build":
         return [spec["layer"]]
-    return [*spec["prefix"], *spec.get("branch", []), *spec.get("shortcut", []),
-            *([spec["consumer"]] if "consumer" in spec else [])]
+    return [leaf for x in [*spec["prefix"], *spec.get("branch", []), *spec.get("shortcut", []),
+                           *([spec["consumer"]] if "consumer" in spec else [])] for leaf in torch_layers(x)]
 
 
 def _renumbered_channels(spec: Spec, named: Tuple[int, ...]) -> Optional[Tuple[Spec, str]]:

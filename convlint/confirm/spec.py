@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import keyword
 import math
-from typing import Dict, FrozenSet, List, Mapping, Sequence, Tuple, TypeGuard, Union
+from typing import Any, Dict, FrozenSet, List, Mapping, Sequence, Tuple, TypeGuard, Union
 
-from ..limits import INT_LIMIT, MAX_ARGUMENTS, MAX_DESCRIPTION, MAX_LAYERS, MAX_TUPLE
+from ..limits import INT_LIMIT, MAX_ARGUMENTS, MAX_DESCRIPTION, MAX_LAYERS, MAX_NESTING, MAX_TUPLE
 from ..torchlib.catalogue import REPLAYED_LAYERS
 
-PERMUTE = "Permute"  # ``x.permute(...)`` as a layer: the one name that is not a torch.nn class
-LAYER_NAMES: FrozenSet[str] = REPLAYED_LAYERS | {PERMUTE}
+PERMUTE = "Permute"  # ``x.permute(...)`` as a layer: not a torch.nn class
+CONCAT = "Concat"  # ``torch.cat([part(x) for part in parts], 1)`` as a layer, of chains ``parts``
+LAYER_NAMES: FrozenSet[str] = REPLAYED_LAYERS | {PERMUTE, CONCAT}
 
 # the keyword arguments of the replayed torch.nn classes: first those the replays write
 # (convlint.torchlib.layers, ``replay``), then the other ones these constructors take
 ARGUMENT_NAMES: FrozenSet[str] = frozenset({
-    "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+    "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding", "dilation", "groups",
     "num_features", "affine", "num_groups", "num_channels", "ceil_mode", "value", "output_size",
     "scale_factor", "in_features", "out_features", "dims",
     "bias", "padding_mode", "eps", "momentum", "track_running_stats", "count_include_pad",
@@ -70,7 +71,7 @@ def valid_spec(spec: object) -> bool:
         return valid_layer(spec["layer"])
     chains = [spec[key] for key in _CHAINS[op]]
     if not valid_input(spec["input"]) or not all(valid_chain(chain) for chain in chains) or \
-            sum(len(chain) for chain in chains) > MAX_LAYERS:
+            sum(layer_count(x) for chain in chains for x in chain) > MAX_LAYERS:
         return False
     return op != "consume" or valid_layer(spec["consumer"])
 
@@ -87,12 +88,20 @@ def valid_input(shape: object) -> bool:
         all(is_int(n) and n >= 1 for n in shape)
 
 
-def valid_chain(layers: object) -> bool:
-    """A chain of at most MAX_LAYERS layers (``nn.Sequential``'s arguments)."""
-    return _is_sequence(layers) and len(layers) <= MAX_LAYERS and all(valid_layer(x) for x in layers)
+def valid_chain(layers: object, depth: int = 0) -> bool:
+    """A chain of at most MAX_LAYERS layers (``nn.Sequential``'s arguments), ``depth`` Concats deep."""
+    return _is_sequence(layers) and len(layers) <= MAX_LAYERS and all(valid_layer(x, depth) for x in layers)
 
 
-def valid_layer(layer: object) -> bool:
+def layer_count(layer: Sequence[Any]) -> int:
+    """The torch layers ``layer`` builds: one, or those of a ``Concat``'s parts."""
+    name, args = layer
+    if name == CONCAT:
+        return sum(layer_count(x) for part in args["parts"] for x in part)
+    return 1
+
+
+def valid_layer(layer: object, depth: int = 0) -> bool:
     """``[name, {argument: value}]``: a layer the confirmation child may build, with keyword arguments
     of those layers and literal values; ``Permute`` takes exactly a permutation ``dims``."""
     if not _is_sequence(layer) or len(layer) != 2:
@@ -101,6 +110,11 @@ def valid_layer(layer: object) -> bool:
     if not isinstance(name, str) or name not in LAYER_NAMES or not name.isidentifier() or \
             not isinstance(args, Mapping):
         return False
+    if name == CONCAT:
+        parts = args.get("parts")
+        return depth < MAX_NESTING and set(args) == {"parts"} and _is_sequence(parts) and \
+            1 <= len(parts) <= MAX_TUPLE and all(valid_chain(part, depth + 1) for part in parts) and \
+            layer_count(layer) <= MAX_LAYERS
     if name == PERMUTE:
         dims = args.get("dims")
         if set(args) != {"dims"} or not _is_sequence(dims) or not 1 <= len(dims) <= MAX_TUPLE:

@@ -7,7 +7,7 @@ import ast
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..symbolic.dims import Dim
-from ..symbolic.poly import Facts, Poly
+from ..symbolic.poly import Facts, Poly, prove_unequal
 from ..source.module_names import dotted
 from ..torchlib.catalogue import CONTAINERS, build_layer
 from ..torchlib.events import ChannelUse, ConvBuilt, WindowApplied
@@ -46,9 +46,9 @@ class PathFlow(Flow):
     def facts(self) -> Facts:
         return self.st.facts
 
-    def consume(self, layer: Layer, tensor: TensorV, expected: Poly, what: str) -> None:
+    def consume(self, layer: Layer, tensor: TensorV, expected: Poly, what: str) -> bool:
         if tensor.channels is None:
-            return
+            return False
         facts = self.st.facts
         actual = facts.resolve(tensor.channels)
         if any(a.startswith(CHANNEL_PREFIX) for a in actual.atoms()):
@@ -56,8 +56,9 @@ class PathFlow(Flow):
                 if a.startswith(CHANNEL_PREFIX) and tensor.channels == Poly.atom(a):
                     facts.names.setdefault(a, expected)
             facts.add_equal(actual, expected)   # the input had these channels after all
-            return
+            return False
         self.it.emit(ChannelUse(layer, what, expected, actual, tensor, facts, self.place(layer), self.ctx.built_at))
+        return prove_unequal(expected, actual, facts)
 
     def place(self, layer: Layer) -> ast.AST:
         """Where a finding about ``layer`` goes: in the forward of a module another module built, the

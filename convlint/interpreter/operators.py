@@ -73,6 +73,8 @@ def tensor_binop(it: Interpreter, op: Optional[str], left: Value, right: Value, 
     if isinstance(left, TensorV) and isinstance(right, TensorV):
         if op == "+":
             residual_add(it, node, left, right, st, ctx)
+        if ResidualAdd(node, left, right, st.facts).fails():
+            return UNKNOWN  # torch raises here: nothing downstream is judged from it (no cascade)
         return merged(it, left, right, node)
     tensor = left if isinstance(left, TensorV) else right
     if isinstance(tensor, TensorV) and op in ("+", "-", "*", "/", "//", "**"):

@@ -16,7 +16,8 @@ from ..stubs import STUB_IMPORT
 from ..symbolic.dims import ONE, ZERO, Pad, Resize, Window
 from ..symbolic.poly import Facts, Poly
 from .layers import (
-    Conv, Flatten, Keep, Linear, Norm, Opaque, PadArgument, Padding, PixelShuffle, Pool, SizeOps, Upsample,
+    Conv, Flatten, Keep, Linear, Norm, Opaque, PadArgument, Padding, PixelShuffle, Pool, SizeOps, TransposedConv,
+    Upsample,
     replayed_families,
 )
 from .values import NONE, BoolV, ConstC, IntV, Layer, ParamV, StrV, TupleV, Value
@@ -128,6 +129,23 @@ def _conv(name: str, n: int, arg: Binder, site: BuildSite) -> Layer:
         for p in padding:
             site.facts.mark_nonneg(p)
     return Conv(site.node, n, in_ch, out_ch, kernel, stride, padding, dilation, groups, site.call, site.direct)
+
+
+def _transposed_conv(name: str, n: int, arg: Binder, site: BuildSite) -> Layer:
+    """``nn.ConvTranspose2d(in, out, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+    bias=True, dilation=1)``: note the positional order, groups before dilation."""
+    in_ch = as_poly(arg("in_channels", 0, None))
+    out_ch = as_poly(arg("out_channels", 1, None))
+    kernel = as_tuple(arg("kernel_size", 2, None), n)
+    stride = as_tuple(arg("stride", 3, IntV(ONE)), n)
+    padding = as_tuple(arg("padding", 4, IntV(ZERO)), n)
+    output_padding = as_tuple(arg("output_padding", 5, IntV(ZERO)), n)
+    groups = as_poly(arg("groups", 6, IntV(ONE)))
+    dilation = as_tuple(arg("dilation", 8, IntV(ONE)), n)
+    for p in (in_ch, out_ch, groups, *(kernel or ()), *(stride or ()), *(dilation or ())):
+        if p is not None:
+            site.facts.mark_positive(p)
+    return TransposedConv(site.node, n, in_ch, out_ch, kernel, stride, padding, output_padding, dilation, groups)
 
 
 def _batch_norm(name: str, n: int, arg: Binder, site: BuildSite) -> Layer:
@@ -243,6 +261,7 @@ FAMILIES: Tuple[Family, ...] = (
             # norms that keep the shape (LayerNorm's normalized_shape is not checked)
             "LocalResponseNorm", "LayerNorm", "RMSNorm"), _keep),
     Family(_in_dims("Conv"), _conv, marks_model_code=True),
+    Family(_in_dims("ConvTranspose"), _transposed_conv, marks_model_code=True),
     Family(_in_dims("BatchNorm", "InstanceNorm"), _batch_norm, marks_model_code=True),
     Family(_in_dims("LazyBatchNorm"), _batch_norm),
     Family(("SyncBatchNorm",), _sync_batch_norm, marks_model_code=True),

@@ -10,8 +10,8 @@ import ast
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
-from ..symbolic.dims import DimComparison, Relation, combined, compare_dims
-from ..symbolic.poly import Facts, Poly
+from ..symbolic.dims import Dim, DimComparison, Relation, combined, compare_dims
+from ..symbolic.poly import Facts, Poly, prove_unequal
 from .layers import Conv, Pool
 from .values import Layer, Step, TensorV, spatial_dims
 
@@ -51,6 +51,34 @@ class ResidualAdd(Event):
         if len(left_steps) >= len(right_steps):
             return self.left, self.right, left_steps, right_steps
         return self.right, self.left, right_steps, left_steps
+
+    def fails(self) -> bool:
+        """Whether torch raises here whatever the unknowns: channels that differ (neither one, which
+        broadcasts), or sizes that differ for every input size."""
+        if self.left.flat != self.right.flat:
+            return False
+        if channels_differ(self.left, self.right, self.facts):
+            return True
+        return add_sizes(self.left, self.right, self.facts)[0].relation is Relation.DIFFER
+
+
+def channels_differ(a: TensorV, b: TensorV, facts: Facts) -> bool:
+    """The channels of two tensors an elementwise op joins differ for every value of the unknowns
+    (a side of one channel broadcasts; a count named by a symbol is taken as more than one)."""
+    if a.channels is None or b.channels is None:
+        return False
+    x, y = facts.resolve(a.channels), facts.resolve(b.channels)
+    return x.value != 1 and y.value != 1 and prove_unequal(x, y, facts)
+
+
+def add_sizes(a: TensorV, b: TensorV, facts: Facts,
+              fix_conv_padding: bool = False) -> Tuple[DimComparison, Optional[Tuple[Tuple[Dim, ...], Tuple[Dim, ...]]]]:
+    """How the spatial sizes of two tensors an elementwise op joins relate, and their dims (None when
+    unknown, or made by a default factory a caller may replace)."""
+    dims = None if a.resized_by_default or b.resized_by_default else spatial_dims(a, b)
+    if dims is None:
+        return DimComparison(Relation.UNKNOWN), None
+    return combined([compare_dims(x, y, facts, fix_conv_padding) for x, y in zip(*dims)]), dims
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
-from ..symbolic.dims import ONE, ZERO, Dim, Resize, Scale, SizeOp, Window
+from ..symbolic.dims import ONE, ZERO, Dim, Pad, Resize, Scale, SizeOp, Window
 from ..symbolic.poly import Facts, Poly
 from .values import (
     UNKNOWN, Flow, IntV, Layer, Step, StepKind, StrV, TensorV, TupleV, Value, applied,
@@ -82,8 +82,8 @@ class Norm(Replayable):
     def apply(self, t: TensorV, flow: Flow) -> Value:
         if t.channels_last:
             return UNKNOWN  # a channels-first norm on a permuted tensor: not modelled
-        if self.channels is not None and not t.flat:
-            flow.consume(self, t, self.channels, self.argument)
+        if self.channels is not None and not t.flat and flow.consume(self, t, self.channels, self.argument):
+            return UNKNOWN  # torch raises here: nothing downstream is judged from it
         return t.then(self.step())
 
     def attribute(self, name: str) -> Value:
@@ -128,8 +128,8 @@ class Conv(Replayable):
     def apply(self, t: TensorV, flow: Flow) -> Value:
         if t.channels_last:
             return UNKNOWN
-        if self.in_channels is not None and not t.flat:
-            flow.consume(self, t, self.in_channels, "in_channels")
+        if self.in_channels is not None and not t.flat and flow.consume(self, t, self.in_channels, "in_channels"):
+            return UNKNOWN
         dims = t.with_rank(self.ndim)
         if dims is not None:
             if self.padding == "same":
@@ -163,6 +163,54 @@ class Conv(Replayable):
                                       "kernel_size": self.kernel, "stride": self.stride,
                                       "padding": self.padding, "dilation": self.dilation,
                                       "groups": self.groups})
+
+
+@dataclass(eq=False)
+class TransposedConv(Replayable):
+    """``nn.ConvTranspose2d``: each size becomes ``(n-1)S - 2P + D(K-1) + output_padding + 1``, kept as
+    a scale by S and a constant padding, so that chains compare as the conv's do."""
+
+    ndim: int = 2
+    in_channels: Optional[Poly] = None
+    out_channels: Optional[Poly] = None
+    kernel: Optional[Tuple[Poly, ...]] = None
+    stride: Optional[Tuple[Poly, ...]] = None
+    padding: Optional[Tuple[Poly, ...]] = None
+    output_padding: Optional[Tuple[Poly, ...]] = None
+    dilation: Optional[Tuple[Poly, ...]] = None
+    groups: Optional[Poly] = None
+    kind = StepKind.POOL  # (it changes sizes by no window: stride totals stop at it)
+    replays_as = _dims_names("ConvTranspose")
+
+    def size_ops(self) -> Optional[Tuple[Tuple[Scale, Pad], ...]]:
+        if None in (self.kernel, self.stride, self.padding, self.output_padding, self.dilation):
+            return None
+        assert self.kernel and self.stride and self.padding and self.output_padding and self.dilation
+        return tuple((Scale(s), Pad(d * (k - ONE) - p * Poly.const(2) + o + ONE - s))
+                     for k, s, p, o, d in zip(self.kernel, self.stride, self.padding, self.output_padding,
+                                              self.dilation))
+
+    def apply(self, t: TensorV, flow: Flow) -> Value:
+        if t.channels_last or t.flat:
+            return UNKNOWN
+        if self.in_channels is not None and flow.consume(self, t, self.in_channels, "in_channels"):
+            return UNKNOWN
+        dims = t.with_rank(self.ndim)
+        ops = self.size_ops()
+        if dims is None or ops is None:
+            return t.derive(channels=self.out_channels, dims=None,
+                            history=t.history.then(self.step(), UNKNOWN_STEP))
+        return t.then(self.step(), channels=self.out_channels,
+                      dims=tuple(d.then(scale) if not pad.total.terms else d.then(scale).then(pad)
+                                 for d, (scale, pad) in zip(dims, ops)))
+
+    def replay(self, ndim: int) -> Optional[Template]:
+        if None in (self.kernel, self.stride, self.padding, self.output_padding, self.dilation):
+            raise NoReplay
+        return (f"ConvTranspose{self.ndim}d", {
+            "in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel,
+            "stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
+            "groups": self.groups, "dilation": self.dilation})
 
 
 @dataclass(eq=False)
@@ -267,8 +315,8 @@ class Linear(Replayable):
     def apply(self, t: TensorV, flow: Flow) -> Value:
         if not (t.flat or t.channels_last):
             return UNKNOWN  # a Linear on a feature map acts on its last dim (W): not modelled
-        if self.in_features is not None:
-            flow.consume(self, t, self.in_features, "in_features")
+        if self.in_features is not None and flow.consume(self, t, self.in_features, "in_features"):
+            return UNKNOWN
         return t.then(self.step(), channels=self.out_features)
 
     def attribute(self, name: str) -> Value:
@@ -387,6 +435,6 @@ def dim_size(d: Dim, t: TensorV, facts: Facts) -> Optional[Poly]:
 def replayed_families() -> FrozenSet[str]:
     """Every torch class a reproducer may build (the confirmation child's whitelist)."""
     names: FrozenSet[str] = frozenset()
-    for family in (Keep, Norm, Conv, Pool, SizeOps, Upsample, Flatten, Linear, Sequential):
+    for family in (Keep, Norm, Conv, TransposedConv, Pool, SizeOps, Upsample, Flatten, Linear, Sequential):
         names |= family.replays_as
     return names

@@ -252,8 +252,16 @@ def concat(items: Sequence[Value], dim: Optional[Poly], node: ast.AST, flow: Flo
             channels = channels + t.channels
     if channels is not None and channels.oversized:
         channels = None  # (`x = torch.cat([x, x], 1)` in a loop: past the value budgets)
-    return first.then(Step(StepKind.MERGE, node), channels=channels,
-                      resized_by_default=any(t.resized_by_default for t in tensors))
+    resized = any(t.resized_by_default for t in tensors)
+    if any(t.root != first.root for t in tensors):
+        return first.then(Step(StepKind.MERGE, node), channels=channels, resized_by_default=resized)
+    common = first.history
+    for t in tensors[1:]:
+        common = common.common_past(t.history)
+    flow.spend(sum(len(t.history) - len(common) for t in tensors))
+    parts = tuple(t.history.since(common) for t in tensors)
+    return first.derive(history=common.then(Step(StepKind.CONCAT, node, parts=parts)), channels=channels,
+                        resized_by_default=resized)
 
 
 def new_tensor(args: Sequence[Value], kwargs: Mapping[str, Value], node: ast.Call, flow: Flow) -> Value:

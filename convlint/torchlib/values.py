@@ -150,7 +150,8 @@ class StepKind(StrEnum):
     POOL = "pool"
     NORM = "norm"
     KEEP = "keep"          # the shape is kept: activations, dropout, scalar arithmetic
-    MERGE = "merge"        # an elementwise op of two tensors, or a concatenation
+    MERGE = "merge"        # an elementwise op of two tensors, or a concatenation of unrelated ones
+    CONCAT = "concat"      # a concatenation of tensors of one input: ``parts`` holds each one's steps
     LINEAR = "linear"
     FLATTEN = "flatten"
     MODULE = "module"      # a module class of the analysed code
@@ -169,6 +170,8 @@ class Step:
     # a merge of two tensors: how many steps just before it came from the other operand (for replaying)
     other_steps: Optional[int] = None
     permutation: Optional[Tuple[int, ...]] = None  # a permute: the order of the dims
+    # a concatenation: the steps each joined tensor took since their common past (for replaying)
+    parts: Optional[Tuple[Tuple["Step", ...], ...]] = None
 
     def placed_at(self, node: ast.AST) -> "Step":
         return replace(self, node=node)
@@ -316,7 +319,9 @@ class Flow:
     def facts(self) -> Facts:
         raise NotImplementedError
 
-    def consume(self, layer: "Layer", tensor: TensorV, expected: Poly, what: str) -> None:
+    def consume(self, layer: "Layer", tensor: TensorV, expected: Poly, what: str) -> bool:
+        """``layer`` takes ``tensor`` and expects ``expected`` channels (or features) of it: True when
+        it provably gets others (torch raises there)."""
         raise NotImplementedError
 
     def spend(self, units: int = 1) -> None:
