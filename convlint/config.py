@@ -14,7 +14,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib  # (Python 3.10 and older)
 
-KNOWN_KEYS = {"select", "ignore", "confirm", "input-size", "exclude"}
+KNOWN_KEYS = {"select", "ignore", "confirm", "input-size", "exclude", "python"}
 
 
 class ConfigError(Exception):
@@ -28,6 +28,7 @@ class Config:
     confirm: bool = True
     input_size: Optional[List[int]] = None
     exclude: List[str] = field(default_factory=list)
+    python: Optional[str] = None  # the environment whose libraries the code imports (its interpreter or folder)
     path: Optional[str] = None
 
 
@@ -72,6 +73,12 @@ def load(path: Optional[str], known_codes: Sequence[str]) -> Config:
         config.confirm = section["confirm"]
     if "input-size" in section:
         config.input_size = parse_input_size(section["input-size"], path)
+    if "python" in section:
+        value = section["python"]
+        if not isinstance(value, str) or not value or "\0" in value:
+            raise ConfigError(f"{path}: [tool.convlint] python must be the path of an interpreter or environment")
+        # relative to the config's folder, as a project's `.venv` is written
+        config.python = os.path.join(os.path.dirname(os.path.abspath(path)), value)
     return config
 
 

@@ -63,6 +63,7 @@ CHECK_EVERY = 1024    # work units between two looks at the clock and the memory
 # --- files read besides the checked ones ----------------------------------------------------------
 MAX_CONFIG_BYTES = 1024 * 1024  # a pyproject.toml is a few KB; a larger "config" is not one
 MAX_IGNORE_FILE_BYTES = 100 * 1024 * 1024  # git's (dir.c) skips one this large or larger; none stalls a walk
+MAX_PTH_BYTES = 64 * 1024  # an environment's pyvenv.cfg or .pth file: a few lines; a larger one is skipped
 
 # --- the result cache -----------------------------------------------------------------------------
 # an entry read or written: the fixtures' largest is 3.6 KB, and parsing a planted 4 MB one takes ~0.15 s

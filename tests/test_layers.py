@@ -1,6 +1,6 @@
 """The package's layers: each imports only the layers below it, with no import cycle.
 
-    source and config -> symbolic math and shapes -> the torch library model (catalogue, ops, stubs)
+    source and config -> symbolic math and shapes -> the torch library model (catalogue, ops, library models)
     -> the interpreter -> analysis results -> rules -> confirmation -> the application
 
 Also: no function-level imports (but torch in the confirmation child), rules never walk the syntax
@@ -19,14 +19,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "convlint"
 LAYERS = [  # (layer, the module-name prefixes in it), from the bottom
     ("source", ["convlint", "convlint.source", "convlint.diagnostics", "convlint.config"]),
     ("symbolic", ["convlint.symbolic"]),
-    ("torchlib", ["convlint.torchlib", "convlint.stubs"]),
+    ("torchlib", ["convlint.torchlib"]),
     ("interpreter", ["convlint.interpreter"]),
     ("analysis", ["convlint.analysis"]),
     ("rules", ["convlint.rules"]),
     ("confirm", ["convlint.confirm"]),
     ("app", ["convlint.app", "convlint.__main__"]),
 ]
-STUB_MODELS = {"convlint.stubs.timm_layers", "convlint.stubs.torchvision_ops_misc"}  # data read as source
 OPTIONAL = ("torch", "libcst", "pygls", "rich")  # imported only where their subcommand starts
 FUNCTION_LEVEL_ALLOWED = {
     ("convlint.confirm.child", "torch"),
@@ -44,8 +43,7 @@ def modules() -> Dict[str, Path]:
         if parts[-1] == "__init__":
             parts.pop()
         name = ".".join(parts)
-        if name not in STUB_MODELS:
-            found[name] = path
+        found[name] = path
     return found
 
 

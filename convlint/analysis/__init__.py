@@ -10,6 +10,7 @@ from typing import DefaultDict, List, Optional, Protocol, Sequence, Tuple, Type,
 from ..interpreter import FileIndex, Interpreter, analyse_class, analyse_function, analyse_statements
 from ..interpreter.files import ModuleSet
 from ..limits import FileBudget, FileOutOfBudget
+from ..source.environment import Environment
 from ..source.module_names import module_name as package_module_name
 from ..torchlib.events import Event, ResidualAdd
 from .residual import ResidualShapes, examine
@@ -45,9 +46,11 @@ class Analysis:
 
 
 def analyse(module: ast.Module, source: str, input_size: Optional[Sequence[int]] = None,
-            project: Optional[ProjectFiles] = None, path: Optional[str] = None) -> Analysis:
+            project: Optional[ProjectFiles] = None, path: Optional[str] = None,
+            environment: Optional[Environment] = None) -> Analysis:
     """Run every class, module-level function and statement of the file symbolically; with a
-    ``project`` (the files checked together), imports of other files of it are followed."""
+    ``project`` (the files checked together), imports of other files of it are followed; with an
+    ``environment``, the models of the libraries installed there stand for their helpers."""
     result = Analysis(module)
     if project is not None and path:
         module_name, is_package = project.module_of(path)
@@ -56,7 +59,7 @@ def analyse(module: ast.Module, source: str, input_size: Optional[Sequence[int]]
     index = FileIndex(module, module_name, is_package, project, source, path)
     if project is not None and module_name:
         project.remember(module_name, index)  # a later import of this file reuses this parse
-    interpreter = Interpreter(index, result.emit, result.budget)
+    interpreter = Interpreter(index, result.emit, result.budget, environment)
     try:
         for cls in index.classes:
             size = index.input_size(cls)

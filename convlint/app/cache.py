@@ -49,7 +49,7 @@ def stamp(path: str) -> Optional[Stamp]:
 
 
 def _code_fingerprint() -> str:
-    """convlint's own files (its rules, its stubs): a changed convlint invalidates every entry."""
+    """convlint's own files (its rules, its library models): a changed convlint invalidates every entry."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parts = [__version__]
     for dirpath, dirnames, filenames in os.walk(root):

@@ -18,7 +18,7 @@ from ..limits import MAX_STDIN
 from ..rules import ALL_RULES, RULES
 from .cache import ResultCache, default_directory, stamp
 from .discovery import discover
-from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_bytes, check_path
+from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_bytes, check_path, library_fingerprint
 from .project import Project
 from .reporters import REPORTERS, escape_for_display
 
@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-j", "--jobs", type=_jobs, default=0,
                        help=f"worker processes, at most {MAX_JOBS} (default: all cores; never more than the files)")
     check.add_argument("--config", default=None, help="a pyproject.toml to read [tool.convlint] from")
+    check.add_argument("--python", default=None, metavar="PATH",
+                       help="the interpreter (or environment folder) of the checked project, whose installed "
+                            "libraries' versions convlint reads (default: its own, then $VIRTUAL_ENV)")
     check.add_argument("--keep-unconfirmed", action="store_true",
                        help="show findings torch did not reproduce, as warnings (they are dropped by default)")
     check.add_argument("--explain-confirm", action="store_true",
@@ -214,7 +217,8 @@ def _request(args: argparse.Namespace, config: config_mod.Config, reproduce: boo
     for code in select + ignore:
         config_mod.check_code(code, list(RULES), "--select/--ignore")
     return CheckRequest(Selection(tuple(select), tuple(ignore)),
-                        tuple(config.input_size) if config.input_size else None, reproduce=reproduce)
+                        tuple(config.input_size) if config.input_size else None, reproduce=reproduce,
+                        python=args.python or config.python)
 
 
 def _check_files(files: List[str], request: CheckRequest, args: argparse.Namespace, config: config_mod.Config,
@@ -222,7 +226,7 @@ def _check_files(files: List[str], request: CheckRequest, args: argparse.Namespa
     """Every file's diagnostics; the torch child starts at the first finding it may confirm, so that
     its import overlaps the rest of the run."""
     cache = None if args.no_cache or os.environ.get("CONVLINT_NO_CACHE") else ResultCache.for_run(
-        [request.selection, config.input_size, request.reproduce],
+        [request.selection, config.input_size, request.reproduce, library_fingerprint(request.python)],
         [os.path.abspath(f) for f in files] if len(files) > 1 else [])
     diagnostics: List[Diagnostic] = []
     for found in iter_files(files, request, args.jobs, cache):

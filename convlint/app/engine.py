@@ -22,8 +22,10 @@ from ..limits import MAX_BYTES
 from ..source.decoding import decode, normalize_newlines, parse_python
 from ..source.directives import suppressed
 from ..storage import NotRegularFile, TooLarge, read_limited
+from ..source.environment import Environment, find_environment
 from ..source.prefilter import TORCH_CODE
 from ..torchlib.catalogue import MODEL_CODE
+from ..torchlib.library import LIBRARIES
 from .project import Project
 
 
@@ -58,9 +60,23 @@ class CheckRequest:
     project: Optional[Project] = None
     noqa: bool = True
     reproduce: bool = False
+    python: Optional[str] = None  # the environment of the checked code (``convlint.source.environment``)
 
 
 DEFAULT = CheckRequest()
+_ENVIRONMENTS: Dict[Optional[str], Environment] = {}  # found once per process
+
+
+def environment_of(python: Optional[str]) -> Environment:
+    """The environment ``--python`` names (None: convlint's own, then ``$VIRTUAL_ENV``)."""
+    if python not in _ENVIRONMENTS:
+        _ENVIRONMENTS[python] = find_environment(python)
+    return _ENVIRONMENTS[python]
+
+
+def library_fingerprint(python: Optional[str]) -> str:
+    """The installed versions of the modelled libraries: results depend on them (a cache key part)."""
+    return environment_of(python).fingerprint(library.distribution for library in LIBRARIES)
 
 
 def check_path(path: str, request: CheckRequest = DEFAULT, display: Optional[str] = None) -> List[Diagnostic]:
@@ -122,7 +138,8 @@ def _checked(source: str, path: str, request: CheckRequest, relevant: bool, tree
     if not relevant:
         return []
     try:
-        analysis = analyse(tree, source, request.input_size, project, real_path or path)
+        analysis = analyse(tree, source, request.input_size, project, real_path or path,
+                           environment_of(request.python))
     except RecursionError:
         return [_file_error(path, 1, 1, "cannot analyse: the code is nested too deeply")]
     except MemoryError:

@@ -18,26 +18,28 @@ from .. import config as config_mod
 from ..rules import RULES
 from .cache import ResultCache
 from ..limits import MAX_BYTES
-from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_source, may_hold_finding, too_large
+from .engine import (
+    INTERNAL_ERROR, CheckRequest, Selection, check_source, library_fingerprint, may_hold_finding, too_large,
+)
 
 
 @lru_cache(maxsize=64)
-def _settings(directory: str) -> Tuple[Optional[Tuple[int, ...]], Optional[str]]:
-    """``input-size`` from the nearest ``[tool.convlint]``, and what is wrong with that config, if
-    anything (reported on each file it governs, never a crash of the whole flake8 run)."""
+def _settings(directory: str) -> Tuple[Optional[Tuple[int, ...]], Optional[str], Optional[str]]:
+    """``input-size`` and ``python`` from the nearest ``[tool.convlint]``, and what is wrong with that
+    config, if anything (reported on each file it governs, never a crash of the whole flake8 run)."""
     try:
         config = config_mod.load(config_mod.find_pyproject(directory), list(RULES))
     except config_mod.ConfigError as exc:
-        return None, str(exc)
-    return (tuple(config.input_size) if config.input_size else None), None
+        return None, None, str(exc)
+    return (tuple(config.input_size) if config.input_size else None), config.python, None
 
 
 @lru_cache(maxsize=8)
-def _cache(input_size: Optional[Tuple[int, ...]]) -> Optional[ResultCache]:
+def _cache(input_size: Optional[Tuple[int, ...]], python: Optional[str]) -> Optional[ResultCache]:
     """The result cache of the CLI, keyed here by the file's text (``CONVLINT_NO_CACHE=1``: none)."""
     if os.environ.get("CONVLINT_NO_CACHE"):
         return None
-    return ResultCache.for_run([Selection(select=("CVL",)), input_size, "flake8"], [])
+    return ResultCache.for_run([Selection(select=("CVL",)), input_size, "flake8", library_fingerprint(python)], [])
 
 
 class Plugin:
@@ -70,17 +72,17 @@ class Plugin:
             return  # flake8 reports syntax errors itself (E999)
         directory = os.path.dirname(os.path.abspath(self.filename)) if self.filename not in ("stdin", "-") \
             else os.getcwd()
-        input_size, config_error = _settings(directory)
+        input_size, python, config_error = _settings(directory)
         if config_error is not None:
             yield 1, 0, f"CVL001 cannot check: broken configuration: {config_error}", type(self)
             return
         if len(data) > MAX_BYTES:  # the same size limit as the command line's
             yield 1, 0, f"CVL001 {too_large(self.filename, len(data)).message}", type(self)
             return
-        cache = _cache(input_size)
+        cache = _cache(input_size, python)
         diagnostics = cache.get_for_source(self.filename, source) if cache is not None else None
         if diagnostics is None:
-            request = CheckRequest(Selection(select=("CVL",)), input_size, noqa=False)
+            request = CheckRequest(Selection(select=("CVL",)), input_size, noqa=False, python=python)
             diagnostics = check_source(source, self.filename, request,
                                        tree=self.tree if "\r" not in source else None)
             if cache is not None and not any(d.message.startswith(INTERNAL_ERROR) for d in diagnostics):

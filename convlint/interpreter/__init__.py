@@ -9,7 +9,7 @@ make the values they touch unknown. The run emits events (``convlint.torchlib.ev
 Nothing here imports or executes the analysed code: it reads the syntax tree only.
 
 The modules, from the bottom: ``objects`` (Python objects as values), ``state`` (a path, a context),
-``conditions``, ``files`` (a file's names), ``loader`` (other files and stubs),
+``conditions``, ``files`` (a file's names), ``loader`` (other files and library models),
 ``machine`` (the core and its dispatch tables), ``classes``, ``merging``, ``functions``, ``modules``
 (nn.Module semantics), ``operators``, ``assignment``, ``expressions``, ``calls``, ``special`` (callables
 known by name), ``forking``, ``statements``, ``roots`` (what an analysis runs). Its budgets are

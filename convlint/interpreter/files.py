@@ -8,7 +8,7 @@ from typing import Dict, FrozenSet, List, NamedTuple, Optional, Protocol, Sequen
 
 from ..source.directives import input_size_comment
 from ..source.module_names import package_folder_module, resolve_relative
-from ..stubs import STUB_MODULES
+from ..torchlib.library import MODELLED_MODULES
 from ..torchlib.values import RefV, Value
 from .objects import ClassV, Def, FuncV, ProjectRefV
 
@@ -163,11 +163,11 @@ class FileIndex:
             base = resolve_relative(self.module_name, self.is_package, node.level, target) \
                 if self.module_name else None
             if base is None or not (self.project is not None and self.project.has_module(base)):
-                # a library modelled by a stub, reached from a copy of the library's own files
+                # a modelled library, reached from a copy of the library's own files
                 # (torchvision/models/x.py: `from ..ops.misc import ...`) whose top package has
                 # no __init__.py beside it: the folder names say where the import leads
                 by_folder = package_folder_module(self.path, node.level, target)
-                base = by_folder if by_folder in STUB_MODULES else base
+                base = by_folder if by_folder in MODELLED_MODULES else base
         if base is None:
             return
         if any(alias.name == "*" for alias in node.names):
@@ -177,8 +177,8 @@ class FileIndex:
         for alias in node.names:
             name = alias.name
             local = alias.asname or name
-            if self.project is not None and self.project.has_module(base) or base in STUB_MODULES:
-                into[local] = ProjectRefV(base, name)  # a helper of another checked file, or a stub
+            if self.project is not None and self.project.has_module(base) or base in MODELLED_MODULES:
+                into[local] = ProjectRefV(base, name)  # a helper of another checked file, or a library model
             elif not node.level:
                 into[local] = RefV(canonical(f"{base}.{name}"))
 

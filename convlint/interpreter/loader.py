@@ -1,5 +1,5 @@
-"""Reading another module's file for the interpreter: a helper file of the checked tree, or a stub of a
-library convlint models (``convlint.stubs``), with the guards a checked file gets. Never imported."""
+"""Reading another module's file for the interpreter: a helper file of the checked tree, or the models
+of a library's helpers (``convlint.torchlib.library``), with the guards a checked file gets. Never imported."""
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -7,7 +7,8 @@ from typing import Dict, Optional
 from ..limits import MAX_BYTES
 from ..source.decoding import decode, normalize_newlines, parse_python
 from ..storage import Unreadable, read_limited
-from ..stubs import STUB_MODULES
+from ..source.environment import Environment
+from ..torchlib.library import Library, library_of, models_hold
 from .files import FileIndex, ModuleSet
 
 
@@ -26,15 +27,20 @@ def load_file(path: str, name: str, project: Optional[ModuleSet] = None) -> Opti
     return FileIndex(tree, name, path.endswith("__init__.py"), project, source, path)
 
 
-_STUBS: Dict[str, Optional[FileIndex]] = {}  # stub file -> its FileIndex, parsed once per process
+_MODELS: Dict[str, Optional[FileIndex]] = {}  # library -> its models' FileIndex, parsed once per process
 
 
-def stub_index(module: str) -> Optional[FileIndex]:
-    """The ``FileIndex`` of the stub for ``module`` (the module names a stub file stands for share it;
-    stubs make no relative imports), or None."""
-    path = STUB_MODULES.get(module)
-    if path is None:
+def library_index(module: str, environment: Optional[Environment]) -> Optional[FileIndex]:
+    """The ``FileIndex`` of the models of ``module``'s library (every module name of a library shares
+    it), when the installed version is one they hold for; else None."""
+    library = library_of(module)
+    if library is None or environment is None or not models_hold(library, environment):
         return None
-    if path not in _STUBS:
-        _STUBS[path] = load_file(path, module)
-    return _STUBS[path]
+    if library.distribution not in _MODELS:
+        _MODELS[library.distribution] = _models_index(library)
+    return _MODELS[library.distribution]
+
+
+def _models_index(library: Library) -> Optional[FileIndex]:
+    tree = parse_python(library.models)
+    return FileIndex(tree, library.modules[0], True, None, library.models, f"<convlint's models of {library.distribution}>")

@@ -11,11 +11,12 @@ import functools
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type, TypeVar
 
-from ..stubs import STUB_MODULES
+from ..source.environment import Environment
+from ..torchlib.library import MODELLED_MODULES
 from ..torchlib.values import FALSE, NONE, TRUE, UNKNOWN, BoolV, IntV, NoneV, ParamV, RefV, StrV, TupleV, Value
 from .files import DEFS, FileIndex
 from ..limits import MAX_PATHS, STEP_BUDGET, FileBudget, OutOfBudget
-from .loader import stub_index
+from .loader import library_index
 from .objects import ClassV, Def, FuncV, ProjectRefV
 from .state import Arguments, Context, State
 
@@ -94,8 +95,10 @@ class Interpreter:
     """Runs one checked file's code symbolically (and the code of the files it imports) and emits the
     facts it finds (``convlint.torchlib.events``) to ``emit``."""
 
-    def __init__(self, index: FileIndex, emit: Callable[[object], None], budget: Optional[FileBudget] = None):
+    def __init__(self, index: FileIndex, emit: Callable[[object], None], budget: Optional[FileBudget] = None,
+                 environment: Optional[Environment] = None):
         self.index = index
+        self.environment = environment  # where the checked code's libraries are installed (their versions)
         self.checked = index  # the file being checked (``index`` moves to another file's code while it runs)
         self._sink = emit
         self.budget = budget or FileBudget()  # the file's work, time and memory (convlint.limits)
@@ -143,18 +146,18 @@ class Interpreter:
             self.index = previous
 
     def resolve_project(self, ref: ProjectRefV, depth: int = 0) -> Value:
-        """``from .layers import create_conv2d``: the helper as the other file (or a stub) defines it."""
+        """``from .layers import create_conv2d``: the helper as the other file (or a library model) defines it."""
         project = self.index.project
         if depth > 8:
             return UNKNOWN
-        stub = stub_index(ref.module) if ref.module in STUB_MODULES else None
+        models = library_index(ref.module, self.environment) if ref.module in MODELLED_MODULES else None
         index: Optional[FileIndex]
-        if stub is not None and ref.name in stub.names:
-            index = stub  # a library layer convlint models (see convlint.stubs)
+        if models is not None and ref.name in models.names:
+            index = models  # a library helper convlint models (see convlint.torchlib.library)
         elif project is not None and project.has_module(ref.module):
             index = project.index(ref.module)
         else:
-            index = stub
+            index = models
         if index is None:
             return UNKNOWN
         self.register(index)

@@ -21,7 +21,7 @@ from .classes import TORCH_BASES, is_layer_class
 from .conditions import SHAPE_TEST
 from .machine import CallSite, Interpreter
 from .modules import flow_of, report_join
-from .objects import ClassV, FuncV
+from .objects import ClassV, DictV, FuncV, NamespaceV
 from .state import Context, State
 
 BIN_OPS = {
@@ -198,6 +198,8 @@ def to_cond(it: Interpreter, value: Value, node: ast.AST) -> Cond:
     if isinstance(value, StrV):
         return ConstC(bool(value.text))
     if isinstance(value, TupleV):
+        return ConstC(bool(value.items))
+    if isinstance(value, DictV) and not isinstance(value, NamespaceV):  # `if kwargs:` (its keys are known)
         return ConstC(bool(value.items))
     if isinstance(value, ParamV):
         return AtomC(value.name)

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from ..source.prefilter import Prefilter
-from ..stubs import STUB_IMPORT
 from ..symbolic.dims import ONE, ZERO, Pad, Resize, Window
 from ..symbolic.poly import Facts, Poly
 from .layers import (
     Conv, Flatten, Keep, Linear, Norm, Opaque, PadArgument, Padding, PixelShuffle, Pool, SizeOps, TransposedConv,
-    Upsample,
-    replayed_families,
+    Upsample, replayed_families,
 )
+from .library import LIBRARY_IMPORT
 from .values import NONE, BoolV, ConstC, IntV, Layer, ParamV, StrV, TupleV, Value
 
 # reads one argument: (keyword, position, default) -> the value given, else the default
@@ -282,7 +281,7 @@ CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "Parame
 MODEL_CODE_NAMES: Tuple[str, ...] = tuple(
     name for family in FAMILIES if family.marks_model_code for name in family.names) + ("Sequential",)
 # a file (or a function's text) naming none of them, importing no modelled library, holds no finding
-MODEL_CODE = Prefilter(MODEL_CODE_NAMES, STUB_IMPORT)
+MODEL_CODE = Prefilter(MODEL_CODE_NAMES, LIBRARY_IMPORT)
 # the torch classes a reproducer may build: the confirmation child builds nothing else
 REPLAYED_LAYERS: FrozenSet[str] = replayed_families()
 
