@@ -15,7 +15,7 @@ decided (equal, or different for some or every size); otherwise it is *unknown*,
 It then lists what builds the modules the unknown adds read (`self.shortcut = create_shortcut(...)`),
 most frequent first: the constructs to model next.
 
-Usage: python scripts/residual_coverage.py CORPUS_DIR [--files a.py b.py ...] [--top N] [--all]
+Usage: python scripts/residual_coverage.py CORPUS_DIR [--files a.py b.py ...] [--top N] [--all] [--python ENV]
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from convlint.analysis import analyse  # noqa: E402
 from convlint.source.decoding import decode  # noqa: E402
 from convlint.app.project import Project  # noqa: E402
 from convlint.analysis.residual import examine  # noqa: E402
+from convlint.source.environment import find_environment  # noqa: E402
 from convlint.symbolic.dims import Relation  # noqa: E402
 from convlint.torchlib.events import Concatenation, ResidualAdd  # noqa: E402
 
@@ -154,7 +155,7 @@ def _concat_verdict(event) -> str:
     return "understood" if event.sizes()[0].relation in DECIDED else "sizes unknown"
 
 
-def classify(path: str, project=None, every_class: bool = False):
+def classify(path: str, project=None, every_class: bool = False, environment=None):
     """For the adds and the concatenations of one file: a list of (kind, verdict, constructs)."""
     with open(path, "rb") as fh:
         source = decode(fh.read())
@@ -164,7 +165,7 @@ def classify(path: str, project=None, every_class: bool = False):
     joins = [(kind, node, cls) for kind, node, cls in joins if every_class or builds_conv(cls)]
     if not joins:
         return []
-    analysis = analyse(module, source, None, project, path)
+    analysis = analyse(module, source, None, project, path, environment)
     status = {}
 
     def keep(node, verdict):
@@ -190,7 +191,9 @@ def main() -> int:
     parser.add_argument("--files", nargs="*", default=[], help="also report these files (paths in the corpus)")
     parser.add_argument("--top", type=int, default=25, help="how many unknown constructs to list")
     parser.add_argument("--all", action="store_true", help="count the joins of every class, not only conv blocks")
+    parser.add_argument("--python", default=None, help="the environment whose libraries are installed, as convlint's")
     args = parser.parse_args()
+    environment = find_environment(args.python)
     per_package = {kind: collections.defaultdict(collections.Counter) for kind in ("add", "concat")}
     per_file = collections.defaultdict(collections.Counter)
     unknown_constructs = collections.Counter()
@@ -205,7 +208,7 @@ def main() -> int:
             rel = os.path.relpath(path, args.corpus)
             package = rel.split(os.sep)[0]
             try:
-                verdicts = classify(path, project, args.all)
+                verdicts = classify(path, project, args.all, environment)
             except Exception as exc:  # noqa: BLE001 - a survey reports, it does not stop
                 print(f"{rel}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 continue

@@ -18,7 +18,7 @@ from convlint.analysis import Analysis, analyse
 from convlint.app.engine import CheckRequest, check_path
 from convlint.limits import FILE_SECONDS, FILE_WORK, MAX_INT_BITS, MAX_ITEMS, MAX_SIZE_OPS
 from convlint.symbolic.poly import Poly
-from convlint.torchlib.events import ChannelUse, ConvBuilt, ResidualAdd, WindowApplied
+from convlint.torchlib.events import ChannelUse, ConvBuilt, ResidualAdd
 from convlint.torchlib.values import UNKNOWN, History, IntV, Step, StepKind, TensorV, TupleV, sequence_of
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -61,7 +61,7 @@ def test_endless_stdin_is_read_up_to_the_limit_and_skipped() -> None:
         proc = subprocess.run([sys.executable, "-m", "convlint", "check", "--no-confirm", "-"], stdin=zeros,
                               capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout == f"-:1:1: CVL001 file skipped: too large to check (1.0 MB; the limit is 1 MB)\n"
+    assert proc.stdout == "-:1:1: CVL001 file skipped: too large to check (1.0 MB; the limit is 1 MB)\n"
     assert proc.stderr == ""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from typing import List, Optional, Tuple
 
+from ..torchlib.layers import Opaque
 from ..torchlib.values import NONE, UNKNOWN, LayerV, ParamV, TensorV, Value
 from .calls import call_arguments
 from .conditions import assume, decide
@@ -91,12 +92,23 @@ def _fork_on_helper(call: ast.Call, st: State, ends: Optional[List[State]]) -> L
 
 
 def _distinct(ends: List[State], results: List[Value]) -> List[Tuple[Value, State]]:
-    """Each distinct known result, with the first end that gives it."""
+    """Each distinct known result, with the first end that gives it (a module convlint cannot know is
+    not a result of its own: such ends share the caller's path, see ``_unknown_result``)."""
     distinct: List[Tuple[Value, State]] = []
     for end, result in zip(ends, results):
-        if result is not UNKNOWN and not any(r == result for r, _ in distinct):
+        if _unknown_result(result) is None and not any(r == result for r, _ in distinct):
             distinct.append((result, end))
     return distinct
+
+
+def _unknown_result(result: Value) -> Optional[Value]:
+    """What the caller's own path holds for a result it cannot know: unknown, or a module of unknown
+    shape (``nn.Module()`` of a library model: unknown, but never None)."""
+    if result is UNKNOWN:
+        return UNKNOWN
+    if isinstance(result, LayerV) and isinstance(result.layer, Opaque):
+        return result
+    return None
 
 
 def _forks(call: ast.Call, st: State, distinct: List[Tuple[Value, State]], results: List[Value],
@@ -110,8 +122,9 @@ def _forks(call: ast.Call, st: State, distinct: List[Tuple[Value, State]], resul
             path.truths = {**path.truths, **end.truths}
         path.call_results[id(call)] = result
         out.append(path)
-    if any(r is UNKNOWN for r in results):
-        st.call_results[id(call)] = UNKNOWN
+    unknown = [u for u in map(_unknown_result, results) if u is not None]
+    if unknown:  # one path for them all: an opaque module when every one is a module
+        st.call_results[id(call)] = unknown[0] if all(u is not UNKNOWN for u in unknown) else UNKNOWN
         out.append(st)
     return out
 
