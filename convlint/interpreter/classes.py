@@ -72,7 +72,7 @@ def same_file_bases(it: Interpreter, cls: ast.ClassDef) -> List[ast.ClassDef]:
 def find_method(it: Interpreter, cls: ast.ClassDef, name: str, depth: int = 0) -> Optional[Def]:
     if depth > 10:
         return None
-    for stmt in cls.body:
+    for stmt in reversed(cls.body):  # the last definition is the method (the ones before: @overload stubs)
         if isinstance(stmt, DEFS) and stmt.name == name:
             return stmt
     for base in same_file_bases(it, cls):
@@ -86,7 +86,7 @@ def find_method(it: Interpreter, cls: ast.ClassDef, name: str, depth: int = 0) -
 def class_attribute(it: Interpreter, cls: ast.ClassDef, name: str, depth: int = 0) -> Value:
     if depth > 10:
         return UNKNOWN
-    for stmt in cls.body:
+    for stmt in reversed(cls.body):  # the last binding of the name is the class's
         if isinstance(stmt, ast.Assign):
             if any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
                 return it.eval_static(stmt.value)
