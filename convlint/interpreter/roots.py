@@ -7,13 +7,14 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..symbolic.poly import Poly
 from ..torchlib.catalogue import MODEL_CODE
+from ..torchlib.layers import Sequential
 from ..torchlib.values import CHANNEL_PREFIX, LayerV, TensorV, Value
 from .classes import class_kind, find_method
 from .files import signature
 from .functions import run_function
 from ..limits import MAX_PATHS, STEP_BUDGET, FileOutOfBudget, OutOfBudget
 from .machine import Interpreter
-from .modules import run_composite
+from .modules import flow_of, run_composite
 from .objects import Composite, Def, SelfV
 from .state import Arguments, Context, State
 
@@ -42,12 +43,17 @@ def _analyse_class(it: Interpreter, cls: ast.ClassDef, input_size: Optional[Tupl
     start = State.empty(self_v)
     states = run_function(it, init, NO_ARGUMENTS, start, ctx, self_v, split=True) if init is not None else [start]
     forward = find_method(it, cls, "forward")
-    if forward is None:
+    if forward is None and base_kind != "sequential":
         return
     for st in states[:MAX_PATHS]:
         if st.facts.infeasible:
             continue
         instance = st.self_v or self_v
+        if forward is None:  # an nn.Sequential subclass: its registered layers, in order
+            if instance.seq_layers is not None:
+                x = TensorV("x", Poly.atom(f"{CHANNEL_PREFIX}x]"), None, rank_open=True)
+                Sequential(cls, list(instance.seq_layers)).apply(x, flow_of(it, State({}, st.facts, st.truths, instance), ctx))
+            continue
         args = forward_inputs(forward, input_size)
         first = args[0] if args else None
         if input_size and isinstance(first, TensorV):
