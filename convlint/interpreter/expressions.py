@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from typing import Dict, List, Optional, Sequence, Union
 
 from ..symbolic.poly import Poly
@@ -11,7 +12,7 @@ from ..limits import MAX_INT_BITS, MAX_ITEMS, MAX_UNROLL
 from ..torchlib.layers import ModuleList, Sequential
 from ..torchlib.ops import tensor_size
 from ..torchlib.values import (
-    FALSE, NONE, TRUE, UNKNOWN, AndC, BoolV, IntV, LayerV, NotC, OrC, ParamV, RefV, ShapeV, StrV, TensorV,
+    FALSE, NONE, TRUE, UNKNOWN, AndC, BoolV, FloatV, IntV, LayerV, NotC, OrC, ParamV, RefV, ShapeV, StrV, TensorV,
     TupleV, Value, sequence_of,
 )
 from .assignment import assign, index_of
@@ -54,6 +55,9 @@ def constant(it: Interpreter, node: ast.Constant, st: State, ctx: Context) -> Va
         return BoolV(TRUE if value else FALSE)
     if value is None:
         return NONE
+    if kind is float:
+        assert isinstance(value, float)
+        return FloatV(value) if math.isfinite(value) else UNKNOWN
     return UNKNOWN
 
 

@@ -108,6 +108,7 @@ class Interpreter:
         self.running: List[Def] = []            # the functions being run, innermost last
         self.steps = 0                          # statements run by the current root
         self.builders: Optional[Set[int]] = None  # module-level functions that build a model of this file
+        self.builder_helpers: Set[int] = set()   # those of them another one calls (run with its numbers)
         self.builder_steps = STEP_BUDGET          # what the model builders of the file may still run
         self.module_calls: Dict[int, List[ast.Call]] = {}  # statement -> the `self.x(name)` calls in it
         self.havoc_nodes: Dict[int, List[ast.AST]] = {}    # statement -> the nodes that may bind names in it

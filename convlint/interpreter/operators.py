@@ -3,6 +3,7 @@ adds are found), comparisons and truth values as conditions."""
 from __future__ import annotations
 
 import ast
+import math
 import re
 from typing import Dict, List, Optional, Tuple, Type
 
@@ -14,7 +15,7 @@ from ..torchlib.events import ResidualAdd
 from ..torchlib.layers import UNKNOWN_STEP, Sequential
 from ..torchlib.ops import OpSite
 from ..torchlib.values import (
-    FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BoolV, CmpC, Cond, ConstC, Flow, IntV, LayerV, NoneV, NotC, OrC,
+    FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BoolV, CmpC, Cond, ConstC, FloatV, Flow, IntV, LayerV, NoneV, NotC, OrC,
     ParamV, RefV, ShapeV, Step, StepKind, StrV, TensorV, TupleV, Value, sequence_of,
 )
 from .classes import TORCH_BASES, is_layer_class
@@ -36,6 +37,8 @@ def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: a
     if isinstance(left, TensorV) or isinstance(right, TensorV):
         return tensor_binop(it, op, left, right, node, st, ctx)
     a, b = as_poly(left), as_poly(right)
+    if isinstance(left, FloatV) or isinstance(right, FloatV):
+        return float_arithmetic(op, left, right)
     if a is None or b is None:
         if op == "+" and isinstance(left, TupleV) and isinstance(right, TupleV):
             return sequence_of(left.items + right.items)
@@ -44,6 +47,26 @@ def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: a
             return TupleV(left.items * max(b.value, 0))
         return UNKNOWN
     return integer(_arithmetic(op, a, b))
+
+
+def number_of(value: Value) -> Optional[float]:
+    """A float, or an integer known as a number, as a Python number (else None)."""
+    if isinstance(value, FloatV):
+        return value.value
+    p = as_poly(value)
+    return None if p is None or p.value is None else float(p.value)
+
+
+def float_arithmetic(op: Optional[str], left: Value, right: Value) -> Value:
+    """Arithmetic with a float: known when both sides are numbers (and the result a finite float)."""
+    x, y = number_of(left), number_of(right)
+    if x is None or y is None:
+        return UNKNOWN
+    try:
+        result = {"+": x + y, "-": x - y, "*": x * y}.get(op or "") if op != "/" else (x / y if y else None)
+    except OverflowError:
+        return UNKNOWN
+    return FloatV(result) if result is not None and math.isfinite(result) else UNKNOWN
 
 
 def _arithmetic(op: Optional[str], a: Poly, b: Poly) -> Optional[Poly]:
@@ -166,6 +189,11 @@ def compare(it: Interpreter, op: Type[ast.cmpop], left: Value, right: Value, lef
     if isinstance(left, ShapeV) or isinstance(right, ShapeV) or (
             (left is UNKNOWN or right is UNKNOWN) and re.search(r"\.shape\b|\.size\(", it.code(whole))):
         return AtomC(SHAPE_TEST + it.code(whole))
+    if sym is not None and (isinstance(left, FloatV) or isinstance(right, FloatV)):
+        x, y = number_of(left), number_of(right)
+        if x is None or y is None:
+            return AtomC(it.code(whole))
+        return ConstC({"==": x == y, "!=": x != y, "<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[sym])
     a, b = as_poly(left), as_poly(right)
     if sym is not None and a is not None and b is not None:
         return CmpC(sym, a, b)
@@ -195,6 +223,8 @@ def to_cond(it: Interpreter, value: Value, node: ast.AST) -> Cond:
         return FALSE
     if isinstance(value, IntV):
         return CmpC("!=", value.poly, ZERO)
+    if isinstance(value, FloatV):
+        return ConstC(value.value != 0)
     if isinstance(value, StrV):
         return ConstC(bool(value.text))
     if isinstance(value, TupleV):
@@ -217,6 +247,8 @@ def builtin_kind(value: Value) -> Optional[str]:
         return "bool"
     if isinstance(value, IntV):
         return "int"
+    if isinstance(value, FloatV):
+        return "float"
     if isinstance(value, StrV):
         return "str"
     if isinstance(value, TupleV):
@@ -227,15 +259,15 @@ def builtin_kind(value: Value) -> Optional[str]:
 
 
 _SEQUENCE_TYPES = ("typing.Sequence", "collections.abc.Sequence", "typing.Iterable", "collections.abc.Iterable")
-_KINDS = ("int", "bool", "str", "sequence", "none")
+_KINDS = ("int", "bool", "str", "sequence", "none", "float")
 # isinstance(value of this kind, this class): True, False, or absent when it cannot be told
 _BUILTIN_INSTANCE: Dict[Tuple[str, str], bool] = {
     **{(kind, "builtins.int"): kind in ("int", "bool") for kind in _KINDS},
-    **{(kind, "builtins.bool"): kind == "bool" for kind in ("bool", "str", "sequence", "none")},
-    **{(kind, "builtins.float"): False for kind in _KINDS},
+    **{(kind, "builtins.bool"): kind == "bool" for kind in ("bool", "str", "sequence", "none", "float")},
+    **{(kind, "builtins.float"): kind == "float" for kind in _KINDS},
     **{(kind, "builtins.str"): kind == "str" for kind in _KINDS},
     **{(kind, t): kind in ("sequence", "str") for kind in _KINDS for t in _SEQUENCE_TYPES},
-    **{(kind, t): False for kind in ("int", "bool", "str", "none") for t in ("builtins.tuple", "builtins.list")},
+    **{(kind, t): False for kind in ("int", "bool", "str", "none", "float") for t in ("builtins.tuple", "builtins.list")},
 }
 
 

@@ -87,6 +87,8 @@ def analyse_function(it: Interpreter, fn: Def) -> None:
     it built them from. A function that does neither has nothing to check: its callers check its
     results."""
     builds = builds_model(it, fn)
+    if builds and id(fn) in it.builder_helpers:
+        return  # `_create_resnet(variant, **kwargs)`: its callers (resnet18, ...) run it with their numbers
     if not builds and not MODEL_CODE.names_a_layer(it.index.source_of(fn)):
         return
     # half a class's budget: what such a function builds beyond its own layers (a whole model
@@ -134,6 +136,8 @@ def builds_model(it: Interpreter, fn: Def) -> bool:
             builders |= {name for name, called in calls.items() if called & builders}
             grown = len(builders) > before
         it.builders = {id(functions[name]) for name in builders}
+        called_by_builders = set().union(*(calls[name] for name in builders)) if builders else set()
+        it.builder_helpers = {id(functions[name]) for name in builders & called_by_builders}
     return id(fn) in it.builders
 
 

@@ -9,7 +9,7 @@ from ..symbolic.poly import Poly
 from ..torchlib import ops
 from ..torchlib.catalogue import as_poly
 from ..torchlib.values import (
-    FALSE, NONE, TRUE, UNKNOWN, AtomC, BoolV, ConstC, IntV, LayerV, RefV, StrV, TupleV, Value,
+    FALSE, NONE, TRUE, UNKNOWN, AtomC, BoolV, ConstC, FloatV, IntV, LayerV, RefV, StrV, TupleV, Value,
 )
 from .classes import class_attribute, is_layer_class
 from .machine import CallSite, Interpreter, callee
@@ -198,6 +198,8 @@ def _zip(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value
 @special("builtins.int")
 def _int(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
     args = arguments.positional
+    if len(args) == 1 and isinstance(args[0], FloatV):  # `int(planes * (base_width / 64.))`: truncated
+        return IntV(Poly.const(int(args[0].value))) if abs(args[0].value) < 2 ** 62 else UNKNOWN
     return args[0] if len(args) == 1 and as_poly(args[0]) is not None else UNKNOWN
 
 

@@ -36,9 +36,58 @@ class Library:
 TIMM = Library("timm", ((1, 0), (1, 1)), (
     "timm.layers", "timm.layers.padding", "timm.layers.create_conv2d", "timm.layers.conv_bn_act",
     "timm.layers.norm_act", "timm.layers.create_norm_act", "timm.layers.create_act", "timm.layers.create_attn",
-    "timm.layers.blur_pool", "timm.layers.drop", "timm.layers.helpers",
+    "timm.layers.blur_pool", "timm.layers.drop", "timm.layers.helpers", "timm.layers.classifier",
+    "timm.layers.adaptive_avgmax_pool",
 ), '''
+import torch
 from torch import nn
+
+
+class SelectAdaptivePool2d(nn.Module):
+    # global pooling to one value per channel ('avg', 'max', 'avgmax' and their 'fast' forms),
+    # flattened to (N, C) when asked; no pool_type passes the map through; other kinds not modelled
+    def __init__(self, output_size=1, pool_type='fast', flatten=False, input_fmt='NCHW', **_):
+        super().__init__()
+        self.flat = False
+        self.mult = 1
+        if not pool_type:
+            self.pool = nn.Identity()
+        elif output_size == 1 and input_fmt == 'NCHW' and pool_type in (
+                'avg', 'max', 'avgmax', 'fast', 'fastavg', 'fastmax', 'fastavgmax'):
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.flat = flatten
+        else:
+            self.pool = nn.Module()
+            self.mult = _not_modelled()
+
+    def forward(self, x):
+        x = self.pool(x)
+        if self.flat:
+            x = torch.flatten(x, 1)
+        return x
+
+    def feat_mult(self):
+        return self.mult
+
+
+def create_classifier(num_features, num_classes, pool_type='avg', use_conv=False, input_fmt='NCHW',
+                      drop_rate=None, **_):
+    # (global pool, fc) or (global pool, dropout, fc): the pool flattens unless the fc is a 1x1 conv;
+    # no classes makes the fc an identity
+    flatten = True
+    if use_conv or not pool_type:
+        flatten = False
+    global_pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=flatten, input_fmt=input_fmt)
+    pooled = num_features * global_pool.feat_mult()
+    if num_classes <= 0:
+        fc = nn.Identity()
+    elif use_conv:
+        fc = nn.Conv2d(pooled, num_classes, 1)
+    else:
+        fc = nn.Linear(pooled, num_classes)
+    if drop_rate is not None:
+        return global_pool, nn.Dropout(drop_rate), fc
+    return global_pool, fc
 
 
 def get_padding(kernel_size, stride=1, dilation=1, **_):

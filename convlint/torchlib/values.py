@@ -35,6 +35,14 @@ class IntV(Value):
 
 
 @dataclass(frozen=True)
+class FloatV(Value):
+    """A float the code computes with numbers only (``drop_path_rate * i / (n - 1)``): known, so that
+    ``DropPath(dpr) if dpr > 0. else nn.Identity()`` is decided; never a layer argument convlint counts."""
+
+    value: float
+
+
+@dataclass(frozen=True)
 class StrV(Value):
     text: str
 
