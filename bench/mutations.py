@@ -8,7 +8,7 @@ operator on the layers its classes and helpers build:
 - ``padding``: a conv's ``padding=P`` becomes P+1, and P>0 becomes 0 (a computed one gets one more)
 - ``kernel``: a conv's ``kernel_size=K`` becomes K+1 (a computed one too)
 - ``stride``: a conv's ``stride=1`` becomes 2, ``stride=2`` becomes 1
-- ``channels``: a conv's first argument (its input channels) gets one more
+- ``channels``: a conv's first argument (its input channels) gets one more (not a stem's 3 or ``in_chans``)
 - ``norm``: a BatchNorm's or GroupNorm's width gets one more
 - ``linear``: a Linear's ``in_features`` gets one more
 - ``groups``: a conv's ``groups=G`` (not 1) gets one more
@@ -93,6 +93,12 @@ def _keyword(call: ast.Call, name: str) -> Optional[ast.keyword]:
     return next((k for k in call.keywords if k.arg == name), None)
 
 
+def _image_channels(arg: ast.AST) -> bool:
+    """A stem's input channels (3, ``in_chans``): a model of 4 input channels is not a bug in itself,
+    only the harness's 3-channel input makes it fail."""
+    return _int(arg) == 3 or (isinstance(arg, ast.Name) and arg.id in ("in_chans", "in_channels_img"))
+
+
 def mutations(tree: ast.Module) -> Iterator[Tuple[str, ast.AST, str, str]]:
     """(operator, node to replace, its new text, a description) for every bug to plant."""
     for node in ast.walk(tree):
@@ -118,7 +124,7 @@ def mutations(tree: ast.Module) -> Iterator[Tuple[str, ast.AST, str, str]]:
                         yield op, k.value, str(3 - value), f"stride={value} -> {3 - value}"
                     elif op == "groups" and value != 1:
                         yield op, k.value, f"({ast.unparse(k.value)}) + 1", "groups + 1"
-                if node.args:
+                if node.args and not _image_channels(node.args[0]):
                     yield "channels", node.args[0], f"({ast.unparse(node.args[0])}) + 1", "in_channels + 1"
             elif name in NORM_NAMES:
                 arg = node.args[1] if name == "GroupNorm" and len(node.args) > 1 else \

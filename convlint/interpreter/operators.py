@@ -37,8 +37,8 @@ def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: a
     if isinstance(left, TensorV) or isinstance(right, TensorV):
         return tensor_binop(it, op, left, right, node, st, ctx)
     a, b = as_poly(left), as_poly(right)
-    if isinstance(left, FloatV) or isinstance(right, FloatV):
-        return float_arithmetic(op, left, right)
+    if isinstance(left, FloatV) or isinstance(right, FloatV) or op == "/":
+        return float_arithmetic(op, left, right)  # (`/` makes a float of two ints: `divisor / 2`)
     if a is None or b is None:
         if op == "+" and isinstance(left, TupleV) and isinstance(right, TupleV):
             return sequence_of(left.items + right.items)

@@ -15,7 +15,7 @@ from .classes import class_attribute, is_layer_class
 from .machine import CallSite, Interpreter, callee
 from .modules import assign_self, flow_of, self_method, torch_class
 from .objects import ClassV, DictV, NamedLayersV, PartialV, RangeV, SelfMethodV, SelfV, SuperV
-from .operators import OpCall, is_instance
+from .operators import OpCall, is_instance, number_of
 from .state import Arguments
 
 Special = Callable[[Interpreter, str, Arguments, CallSite], Value]  # (interpreter, qualified name, ...)
@@ -205,11 +205,11 @@ def _int(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value
 
 @special("builtins.max", "builtins.min")
 def _max_min(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
-    polys = [as_poly(a) for a in arguments.positional]
-    values = [p.value for p in polys if p is not None and p.value is not None]
-    if len(polys) < 2 or len(values) != len(polys):
+    args = arguments.positional
+    if len(args) < 2 or any(number_of(a) is None for a in args):
         return UNKNOWN
-    return IntV(Poly.const(max(values) if q == "builtins.max" else min(values)))
+    pick = max if q == "builtins.max" else min
+    return pick(args, key=lambda a: number_of(a) or 0.0)  # (the argument itself: an int stays an int)
 
 
 @special("builtins.tuple", "builtins.list")
