@@ -159,6 +159,26 @@ def compare(it: Interpreter, node: ast.Compare, st: State, ctx: Context) -> Valu
     return BoolV(comparison(it, node, st, ctx))
 
 
+@expression(ast.JoinedStr)
+def formatted(it: Interpreter, node: ast.JoinedStr, st: State, ctx: Context) -> Value:
+    """``f"layer{i + 1}"`` with known parts (module names set with ``setattr``/``add_module``)."""
+    parts: List[str] = []
+    for value in node.values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            parts.append(value.value)
+            continue
+        if not isinstance(value, ast.FormattedValue) or value.format_spec is not None or value.conversion != -1:
+            return UNKNOWN
+        inner = it.eval(value.value, st, ctx)
+        if isinstance(inner, StrV):
+            parts.append(inner.text)
+        elif isinstance(inner, IntV) and inner.poly.value is not None:
+            parts.append(str(inner.poly.value))
+        else:
+            return UNKNOWN
+    return StrV("".join(parts))
+
+
 @expression(ast.Tuple, ast.List)
 def sequence(it: Interpreter, node: Union[ast.Tuple, ast.List], st: State, ctx: Context) -> Value:
     items: List[Value] = []
@@ -176,6 +196,8 @@ def sequence(it: Interpreter, node: Union[ast.Tuple, ast.List], st: State, ctx: 
 @expression(ast.Subscript)
 def subscript(it: Interpreter, node: ast.Subscript, st: State, ctx: Context) -> Value:
     base = it.eval(node.value, st, ctx)
+    if isinstance(node.slice, ast.Slice):
+        return _sliced(it, base, node.slice, st, ctx)
     index_node = index_of(node)
     if index_node is None:
         return UNKNOWN
@@ -203,6 +225,24 @@ def subscript(it: Interpreter, node: ast.Subscript, st: State, ctx: Context) -> 
         if -len(layers) <= k < len(layers):
             return LayerV(layers[k])
     return UNKNOWN
+
+
+def _sliced(it: Interpreter, base: Value, part: ast.Slice, st: State, ctx: Context) -> Value:
+    """``channels[1:]``, ``layers[:-1]``: a list's items between known bounds."""
+    if not isinstance(base, TupleV):
+        return UNKNOWN
+    bounds: List[Optional[int]] = []
+    for bound in (part.lower, part.upper, part.step):
+        if bound is None:
+            bounds.append(None)
+            continue
+        p = as_poly(it.eval(bound, st, ctx))
+        if p is None or p.value is None:
+            return UNKNOWN
+        bounds.append(p.value)
+    if bounds[2] == 0:
+        return UNKNOWN
+    return sequence_of(base.items[slice(*bounds)])
 
 
 @expression(ast.IfExp)
