@@ -53,6 +53,10 @@ CASES = [
     ("from timm.layers import create_classifier", "nn.Sequential(*create_classifier(8, 4))", (8, 5, 5)),
     ("from timm.layers import create_classifier", "nn.Sequential(*create_classifier(8, 4, use_conv=True))", (8, 5, 5)),
     ("from timm.layers import create_classifier", "nn.Sequential(*create_classifier(8, 4, drop_rate=0.1))", (8, 5, 5)),
+    ("from timm.models import build_model_with_cfg", "build_model_with_cfg(nn.Identity, 'resnet18', False)", (8, 5, 5)),
+    ("from timm.models._builder import build_model_with_cfg",
+     "build_model_with_cfg(nn.Conv2d, 'resnet18', False, kwargs_filter=('num_classes', 'in_chans'), "
+     "in_channels=8, out_channels=4, kernel_size=3)", (8, 5, 5)),
     ("from torchvision.ops import Conv2dNormActivation", "Conv2dNormActivation(8, 16, 3, stride=2)", (8, 17, 17)),
     ("from torchvision.ops import Conv2dNormActivation", "Conv2dNormActivation(8, 16, 5, dilation=2)", (8, 17, 17)),
     ("from torchvision.ops import Conv2dNormActivation", "Conv2dNormActivation(8, 16, 3, padding=0)", (8, 9, 9)),

@@ -125,9 +125,11 @@ def builds_model(it: Interpreter, fn: Def) -> bool:
         index = it.index
         classes = {cls.name for cls in index.classes if class_kind(it, cls) is not None}
         functions = {f.name: f for f in index.functions}
+        # a function calls a class by its name, or hands it to a factory that builds it
+        # (timm's `build_model_with_cfg(ResNet, variant, pretrained, **kwargs)`)
         calls: Dict[str, Set[str]] = {
-            f.name: {n.func.id for stmt in f.body for n in ast.walk(stmt)
-                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+            f.name: {name for stmt in f.body for n in ast.walk(stmt) if isinstance(n, ast.Call)
+                     for name in _called_or_handed(n)}
             for f in index.functions}
         builders = {name for name, called in calls.items() if called & classes}
         grown = True
@@ -139,6 +141,11 @@ def builds_model(it: Interpreter, fn: Def) -> bool:
         called_by_builders = set().union(*(calls[name] for name in builders)) if builders else set()
         it.builder_helpers = {id(functions[name]) for name in builders & called_by_builders}
     return id(fn) in it.builders
+
+
+def _called_or_handed(call: ast.Call) -> List[str]:
+    names = [call.func.id] if isinstance(call.func, ast.Name) else []
+    return names + [a.id for a in call.args if isinstance(a, ast.Name)]
 
 
 def analyse_statements(it: Interpreter, stmts: Sequence[ast.stmt]) -> None:

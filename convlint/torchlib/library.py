@@ -37,10 +37,23 @@ TIMM = Library("timm", ((1, 0), (1, 1)), (
     "timm.layers", "timm.layers.padding", "timm.layers.create_conv2d", "timm.layers.conv_bn_act",
     "timm.layers.norm_act", "timm.layers.create_norm_act", "timm.layers.create_act", "timm.layers.create_attn",
     "timm.layers.blur_pool", "timm.layers.drop", "timm.layers.helpers", "timm.layers.classifier",
-    "timm.layers.adaptive_avgmax_pool",
+    "timm.layers.adaptive_avgmax_pool", "timm.models", "timm.models._builder",
 ), '''
 import torch
 from torch import nn
+
+
+def build_model_with_cfg(model_cls, variant, pretrained, pretrained_cfg=None, pretrained_cfg_overlay=None,
+                         model_cfg=None, feature_cfg=None, pretrained_strict=True, pretrained_filter_fn=None,
+                         cache_dir=None, kwargs_filter=None, features_only=False, **kwargs):
+    # the model class built with the keyword arguments (the variant's default configuration can add
+    # num_classes and in_chans, which do not change the blocks; weights are loaded aside); a feature
+    # extractor wraps the model in another module
+    if features_only:
+        return nn.Module()
+    if model_cfg is not None:
+        return model_cls(cfg=model_cfg, **kwargs)
+    return model_cls(**kwargs)
 
 
 class SelectAdaptivePool2d(nn.Module):
