@@ -53,6 +53,9 @@ CASES = [
     ("from timm.layers import create_classifier", "nn.Sequential(*create_classifier(8, 4))", (8, 5, 5)),
     ("from timm.layers import create_classifier", "nn.Sequential(*create_classifier(8, 4, use_conv=True))", (8, 5, 5)),
     ("from timm.layers import create_classifier", "nn.Sequential(*create_classifier(8, 4, drop_rate=0.1))", (8, 5, 5)),
+    ("from timm.layers import to_2tuple", "nn.Conv2d(8, 4, to_2tuple(3), stride=to_2tuple(2))", (8, 9, 9)),
+    ("from timm.layers import to_ntuple", "nn.Sequential(*[nn.Conv2d(8, 8, 3)] * len(to_ntuple(3)(1)))", (8, 9, 9)),
+    ("from timm.layers import get_norm_layer", "get_norm_layer(nn.BatchNorm2d)(8)", (8, 5, 5)),
     ("from timm.models import build_model_with_cfg", "build_model_with_cfg(nn.Identity, 'resnet18', False)", (8, 5, 5)),
     ("from timm.models._builder import build_model_with_cfg",
      "build_model_with_cfg(nn.Conv2d, 'resnet18', False, kwargs_filter=('num_classes', 'in_chans'), "

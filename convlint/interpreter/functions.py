@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from typing import Dict, List, Optional, Set, Tuple, Union
 
-from ..torchlib.values import NONE, UNKNOWN, ParamV, RefV, TupleV, Value
+from ..torchlib.layers import Opaque
+from ..torchlib.values import NONE, UNKNOWN, LayerV, ParamV, RefV, TupleV, Value
 from .classes import is_layer_class
 from .files import Param, is_method, signature
 from ..limits import MAX_DEPTH
@@ -95,7 +96,10 @@ def closure_of(it: Interpreter, st: State) -> Optional[Env]:
 def call_function(it: Interpreter, fn: FuncV, arguments: Arguments, site: CallSite) -> Value:
     """A helper or a method called from an expression: its paths merged into one value."""
     ends = function_ends(it, fn, arguments, site)
-    return UNKNOWN if ends is None else merge_into(site.st, ends)
+    value = UNKNOWN if ends is None else merge_into(site.st, ends)
+    if value is UNKNOWN and returns_built_object(fn.node):
+        return LayerV(Opaque(site.node))  # its paths built different things: unknown, but never None
+    return value
 
 
 @in_owner(lambda fn: fn.node)
@@ -115,9 +119,33 @@ def function_ends(it: Interpreter, fn: FuncV, arguments: Arguments, site: CallSi
         inner = ctx.inner()
     it.in_progress.add(id(fn.node))
     try:
-        return run_function(it, fn.node, arguments, site.st, inner, fn.bound_self, closure=fn.closure)
+        ends = run_function(it, fn.node, arguments, site.st, inner, fn.bound_self, closure=fn.closure)
     finally:
         it.in_progress.discard(id(fn.node))
+    if returns_built_object(fn.node):
+        for end in ends:
+            if end.returned is UNKNOWN:  # not known, but built: never None (`if self.downsample is not None`)
+                end.returned = LayerV(Opaque(site.node))
+    return ends
+
+
+def returns_built_object(fn: Def) -> bool:
+    """Whether every ``return`` of ``fn`` returns a call's result and its body ends with one (a helper
+    such as ``def downsample_conv(...): ... return nn.Sequential(...)`` never returns None)."""
+    known = getattr(fn, "_convlint_returns_call", None)
+    if isinstance(known, bool):
+        return known
+    answer = bool(fn.body) and isinstance(fn.body[-1], ast.Return)
+    stack: List[ast.AST] = list(fn.body)
+    while stack and answer:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue  # a nested scope's returns are its own
+        if isinstance(node, (ast.Yield, ast.YieldFrom)) or (isinstance(node, ast.Return) and not isinstance(node.value, ast.Call)):
+            answer = False
+        stack.extend(ast.iter_child_nodes(node))
+    setattr(fn, "_convlint_returns_call", answer)
+    return answer
 
 
 def assignment_counts(fn: Def) -> Dict[str, int]:

@@ -22,7 +22,7 @@ from .classes import TORCH_BASES, is_layer_class
 from .conditions import SHAPE_TEST
 from .machine import CallSite, Interpreter
 from .modules import flow_of, report_join
-from .objects import ClassV, DictV, FuncV, NamespaceV
+from .objects import ClassV, DictV, FuncV, NamespaceV, PartialV
 from .state import Context, State
 
 BIN_OPS = {
@@ -200,8 +200,9 @@ def compare(it: Interpreter, op: Type[ast.cmpop], left: Value, right: Value, lef
     if sym in ("==", "!=") and isinstance(left, (StrV, NoneV)) and isinstance(right, (StrV, NoneV)):
         same = left == right
         return ConstC(same if sym == "==" else not same)
-    if sym in ("==", "!=") and {builtin_kind(left), builtin_kind(right)} in ({"int", "str"}, {"str", "sequence"}):
-        return ConstC(sym == "!=")  # `padding == ''` for padding=0: never equal (a bool is an int too)
+    if sym in ("==", "!=") and {builtin_kind(left), builtin_kind(right)} in (
+            {"int", "str"}, {"str", "sequence"}, {"class", "str"}):
+        return ConstC(sym == "!=")  # `padding == ''` for padding=0, `norm_layer == 'batchnorm'` for a class
     return AtomC(it.code(whole))
 
 
@@ -255,19 +256,22 @@ def builtin_kind(value: Value) -> Optional[str]:
         return "sequence"   # a tuple or a list: which one is not kept
     if value is NONE:
         return "none"
+    if isinstance(value, (ClassV, FuncV, PartialV)) or (isinstance(value, RefV) and is_layer_class(value.qualname)):
+        return "class"      # a class or a function (a layer class given as `norm_layer=nn.BatchNorm2d`)
     return None
 
 
 _SEQUENCE_TYPES = ("typing.Sequence", "collections.abc.Sequence", "typing.Iterable", "collections.abc.Iterable")
-_KINDS = ("int", "bool", "str", "sequence", "none", "float")
+_KINDS = ("int", "bool", "str", "sequence", "none", "float", "class")
 # isinstance(value of this kind, this class): True, False, or absent when it cannot be told
 _BUILTIN_INSTANCE: Dict[Tuple[str, str], bool] = {
     **{(kind, "builtins.int"): kind in ("int", "bool") for kind in _KINDS},
-    **{(kind, "builtins.bool"): kind == "bool" for kind in ("bool", "str", "sequence", "none", "float")},
+    **{(kind, "builtins.bool"): kind == "bool" for kind in ("bool", "str", "sequence", "none", "float", "class")},
     **{(kind, "builtins.float"): kind == "float" for kind in _KINDS},
     **{(kind, "builtins.str"): kind == "str" for kind in _KINDS},
     **{(kind, t): kind in ("sequence", "str") for kind in _KINDS for t in _SEQUENCE_TYPES},
-    **{(kind, t): False for kind in ("int", "bool", "str", "none", "float") for t in ("builtins.tuple", "builtins.list")},
+    **{(kind, t): False for kind in ("int", "bool", "str", "none", "float", "class")
+       for t in ("builtins.tuple", "builtins.list")},
 }
 
 

@@ -37,7 +37,7 @@ TIMM = Library("timm", ((1, 0), (1, 1)), (
     "timm.layers", "timm.layers.padding", "timm.layers.create_conv2d", "timm.layers.conv_bn_act",
     "timm.layers.norm_act", "timm.layers.create_norm_act", "timm.layers.create_act", "timm.layers.create_attn",
     "timm.layers.blur_pool", "timm.layers.drop", "timm.layers.helpers", "timm.layers.classifier",
-    "timm.layers.adaptive_avgmax_pool", "timm.models", "timm.models._builder",
+    "timm.layers.adaptive_avgmax_pool", "timm.layers.create_norm", "timm.models", "timm.models._builder",
 ), '''
 import torch
 from torch import nn
@@ -142,6 +142,32 @@ class BatchNormAct2d(nn.Module):
 
     def forward(self, x):
         return self.bn(x)
+
+
+def _ntuple(n):
+    # a function making n copies of one value, or a tuple of a sequence's items
+    def parse(x):
+        if isinstance(x, (tuple, list)):
+            return tuple(x)
+        return (x,) * n
+    return parse
+
+
+def to_ntuple(n):
+    return _ntuple(n)
+
+
+def to_2tuple(x):
+    return _ntuple(2)(x)
+
+
+def get_norm_layer(norm_layer):
+    # the norm class as given (a class or a partial of one); a norm named by a string is not modelled
+    if norm_layer is None:
+        return None
+    if isinstance(norm_layer, str):
+        return _not_modelled()
+    return norm_layer
 
 
 def get_norm_act_layer(norm_layer, act_layer=None, **_):
