@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 
 from ..analysis.residual import ResidualShapes
 from ..symbolic.poly import Poly
+from ..torchlib.layers import Conv
+from ..torchlib.values import Step
 
 
 def sides_text(shapes: ResidualShapes) -> str:
@@ -21,6 +23,12 @@ def per_dim(values: Sequence[Poly]) -> str:
     if all(t == texts[0] for t in texts):
         return texts[0]
     return "(" + ", ".join(texts) + ")"
+
+
+def conv_place(step: Step, conv: Conv, built: bool) -> ast.AST:
+    """Where a finding about a conv of a residual branch goes: the conv's own call, also when it was
+    judged inside a module another one built (its step is placed at that module's call)."""
+    return conv.own_call if built and conv.own_call is not None else step.node
 
 
 def built_text(built_at: Optional[ast.AST]) -> str:

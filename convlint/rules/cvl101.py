@@ -10,7 +10,7 @@ from ..analysis.residual import wrong_padding_convs
 from ..symbolic.dims import Relation
 from ..symbolic.poly import Poly
 from ..torchlib.layers import Conv
-from ._residual_text import per_dim, sides_text
+from ._residual_text import built_text, conv_place, per_dim, sides_text
 from .base import Replay, Rule
 
 TWO = Poly.const(2)
@@ -60,8 +60,8 @@ class PaddingShouldKeepSize(Rule):
         for shapes in analysis.residuals:
             if shapes.size.relation not in (Relation.DIFFER, Relation.SOMETIMES):
                 continue
-            if shapes.add.built_at is not None:
-                continue  # the conv is the block's own: its padding is judged where the block is analysed
+            # (a block built with numbers is judged with them too: where the block alone is judged the
+            # same, the two findings are one, at the conv)
             severity = Severity.ERROR if shapes.size.relation is Relation.DIFFER else Severity.WARNING
             for step, conv, wins in wrong_padding_convs(shapes):
                 spans = [w.d * (w.k - Poly.const(1)) for w in wins]
@@ -73,8 +73,8 @@ class PaddingShouldKeepSize(Rule):
                 formula = "(K-1)/2" if all(w.d.value == 1 for w in wins) else "D(K-1)/2"
                 dilation = "" if dil == "1" else f", dilation={dil}"
                 message = (f"padding should be {formula} = {per_dim(wanted)} for kernel_size={kernel}{dilation}, "
-                           f"got padding={pad} ({sides_text(shapes)})")
-                yield Finding(self.code, message, step.node, severity, _fix(conv, wanted), shapes)
+                           f"got padding={pad} ({sides_text(shapes)})" + built_text(shapes.add.built_at))
+                yield Finding(self.code, message, conv_place(step, conv, shapes.add.built_at is not None), severity, _fix(conv, wanted), shapes)
 
 
 

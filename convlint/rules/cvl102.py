@@ -7,7 +7,7 @@ from ..diagnostics import Finding, Severity
 from ..analysis.residual import wrong_padding_convs
 from ..symbolic.dims import Relation
 from ..symbolic.poly import Poly
-from ._residual_text import per_dim, sides_text
+from ._residual_text import built_text, conv_place, per_dim, sides_text
 from .base import Replay, Rule
 
 
@@ -48,8 +48,6 @@ class EvenKernelOnResidualBranch(Rule):
         for shapes in analysis.residuals:
             if shapes.size.relation not in (Relation.DIFFER, Relation.SOMETIMES):
                 continue
-            if shapes.add.built_at is not None:
-                continue  # the conv is the block's own: its padding is judged where the block is analysed
             severity = Severity.ERROR if shapes.size.relation is Relation.DIFFER else Severity.WARNING
             for step, conv, wins in wrong_padding_convs(shapes):
                 spans = [w.d * (w.k - Poly.const(1)) for w in wins]
@@ -57,5 +55,6 @@ class EvenKernelOnResidualBranch(Rule):
                     continue
                 kernel, pad = per_dim([w.k for w in wins]), per_dim([w.p for w in wins])
                 message = (f"even kernel_size={kernel} on a residual branch: no symmetric padding keeps H,W "
-                           f"(got padding={pad}; {sides_text(shapes)}); use an odd kernel or padding='same'")
-                yield Finding(self.code, message, step.node, severity, subject=shapes)
+                           f"(got padding={pad}; {sides_text(shapes)}); use an odd kernel or padding='same'"
+                           + built_text(shapes.add.built_at))
+                yield Finding(self.code, message, conv_place(step, conv, shapes.add.built_at is not None), severity, subject=shapes)
