@@ -136,7 +136,10 @@ def mutations(tree: ast.Module) -> Iterator[Tuple[str, ast.AST, str, str]]:
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.Call):
             target = node.targets[0]
             label = target.attr if isinstance(target, ast.Attribute) else target.id if isinstance(target, ast.Name) else ""
-            if any(word in label.lower() for word in ("downsample", "shortcut", "skip")) and \
+            callee = node.value.func
+            built_here = not (isinstance(callee, ast.Attribute) and isinstance(callee.value, ast.Name)
+                              and callee.value.id == "self")  # (not `shortcut = self.downsample(x)` in forward)
+            if any(word in label.lower() for word in ("downsample", "shortcut", "skip")) and built_here and \
                     _name(node.value) not in ("Identity",):
                 new = "nn.Sequential()" if isinstance(target, ast.Attribute) else "None"
                 yield "projection", node.value, new, f"{label} = {new}"
