@@ -40,12 +40,20 @@ def _build(nn: Any, layers: FrozenSet[str], layer: Sequence[Any]) -> Any:
     args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()}
     if name == "Permute":  # x.permute(...) as a layer, for channels-last blocks
         return _permute(nn, args["dims"])
+    if name == "Channels":  # x[:, start:start + size], a group of channels torch.split gives
+        return _channels(nn, int(args["start"]), int(args["size"]))
     if name == "Concat":  # torch.cat([part(x) for part in parts], 1), for dense and inception blocks
         return _concat(nn, [nn.Sequential(*(_build(nn, layers, x) for x in part)) for part in args["parts"]])
     cls = getattr(nn, name, None) if name in layers and name.isidentifier() else None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ValueError(f"not a reproducer layer: {name}")
     return cls(**args)
+
+
+def _channels(nn: Any, start: int, size: int) -> Any:
+    def forward(self: Any, x: Any) -> Any:
+        return x[:, start:start + size]
+    return type("Channels", (nn.Module,), {"forward": forward})()
 
 
 def _concat(nn: Any, parts: Sequence[Any]) -> Any:

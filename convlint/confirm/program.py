@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from .spec import CONCAT, PERMUTE, valid_spec
+from .spec import CHANNELS, CONCAT, PERMUTE, valid_spec
 
 Layer = Tuple[str, Mapping[str, object]]  # a validated ``[name, {argument: value}]``
 
 _PERMUTE_CLASS = ["", "class Permute(nn.Module):", "    def __init__(self, *dims):", "        super().__init__()",
                   "        self.dims = dims", "", "    def forward(self, x):",
                   "        return x.permute(*self.dims)", ""]
+_CHANNELS_CLASS = ["", "class Channels(nn.Module):", "    def __init__(self, start, size):", "        super().__init__()",
+                   "        self.start, self.size = start, size", "", "    def forward(self, x):",
+                   "        return x[:, self.start:self.start + self.size]", ""]
 _CONCAT_CLASS = ["", "class Concat(nn.Module):", "    def __init__(self, *parts):", "        super().__init__()",
                  "        self.parts = nn.ModuleList(parts)", "", "    def forward(self, x):",
                  "        return torch.cat([part(x) for part in self.parts], 1)", ""]
@@ -34,6 +37,8 @@ def program(spec: Mapping[str, Any]) -> Optional[str]:
         lines += _PERMUTE_CLASS
     if CONCAT in names:
         lines += _CONCAT_CLASS
+    if CHANNELS in names:
+        lines += _CHANNELS_CLASS
     if spec["op"] == "build":
         lines.append(_layer_code(_layer(spec["layer"])))
         return "\n".join(lines) + "\n"
@@ -77,6 +82,8 @@ def _layer_code(layer: Layer, indent: str = "") -> str:
     name, args = layer
     if name == PERMUTE:
         return f"Permute{_literal(args['dims'])}"
+    if name == CHANNELS:
+        return f"Channels({_literal(args['start'])}, {_literal(args['size'])})"
     if name == CONCAT:
         parts = args["parts"]
         assert isinstance(parts, (list, tuple))  # (validated)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from ..limits import MAX_ELEMENTS, MAX_WORK
-from .spec import CONCAT
+from .spec import CHANNELS, CONCAT
 
 Dims = Tuple[int, ...]  # an argument per dim
 
@@ -169,6 +169,12 @@ def shape_after(layer: Sequence[Any], shape: List[int], tally: Optional[_Tally] 
     ``Refused`` where torch raises."""
     name, args = _named(layer)
     tally = _Tally() if tally is None else tally
+    if name == CHANNELS:  # x[:, start:start + size]
+        start, size = _integer(args["start"]), _integer(args["size"])
+        if len(shape) < 2 or shape[1] < start + size:
+            raise Refused("channels")
+        tally.tensor(math.prod(shape) // max(shape[1], 1) * size)
+        return [shape[0], size, *shape[2:]]
     if name == CONCAT:  # torch.cat([part(x) for part in parts], 1)
         outs = [shape_through(part, shape, "", tally) for part in args["parts"]]
         if any(joined_mismatch(outs[0], out) for out in outs[1:]) or len(outs[0]) < 2:

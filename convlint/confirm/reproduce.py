@@ -27,7 +27,7 @@ from ..torchlib.layers import FLATTENED_SIZE, NoReplay, Replayable, Template
 from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
 from .replay import Refused, Untraceable, argument_refusal, joined_mismatch, mismatched_dims, shape_through
 from .scaling import SIZES, Spec, affordable
-from .spec import CONCAT
+from .spec import CHANNELS, CONCAT
 
 Env = Dict[str, int]
 Layer = Tuple[str, Dict[str, Any]]  # a torch class name with concrete arguments
@@ -192,6 +192,8 @@ def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
             channels = concrete["num_channels"]
         elif name == "Linear":
             channels = concrete["out_features"]
+        elif name == CHANNELS:
+            channels = concrete["size"]
         if any(v is None for v in concrete.values() if not isinstance(v, tuple)) and not name.startswith("Adaptive"):
             raise NoReplay
         out.append((name, concrete))

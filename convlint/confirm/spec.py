@@ -20,7 +20,8 @@ from ..torchlib.catalogue import REPLAYED_LAYERS
 
 PERMUTE = "Permute"  # ``x.permute(...)`` as a layer: not a torch.nn class
 CONCAT = "Concat"  # ``torch.cat([part(x) for part in parts], 1)`` as a layer, of chains ``parts``
-LAYER_NAMES: FrozenSet[str] = REPLAYED_LAYERS | {PERMUTE, CONCAT}
+CHANNELS = "Channels"  # ``x[:, start:start + size]`` as a layer: a group torch.split or chunk gives
+LAYER_NAMES: FrozenSet[str] = REPLAYED_LAYERS | {PERMUTE, CONCAT, CHANNELS}
 
 # the keyword arguments of the replayed torch.nn classes: first those the replays write
 # (convlint.torchlib.layers, ``replay``), then the other ones these constructors take
@@ -110,6 +111,9 @@ def valid_layer(layer: object, depth: int = 0) -> bool:
     if not isinstance(name, str) or name not in LAYER_NAMES or not name.isidentifier() or \
             not isinstance(args, Mapping):
         return False
+    if name == CHANNELS:
+        start, size = args.get("start"), args.get("size")
+        return set(args) == {"start", "size"} and is_int(start) and is_int(size) and start >= 0 and size >= 1
     if name == CONCAT:
         parts = args.get("parts")
         return depth < MAX_NESTING and set(args) == {"parts"} and _is_sequence(parts) and \

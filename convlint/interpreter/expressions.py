@@ -313,18 +313,23 @@ def dictionary(it: Interpreter, node: ast.Dict, st: State, ctx: Context) -> Valu
     return DictV(items)
 
 
+def sequence_items(value: Value) -> Optional[Sequence[Value]]:
+    """The items of a list or tuple, or the modules of a ModuleList or Sequential, in order."""
+    if isinstance(value, TupleV):
+        return value.items
+    if isinstance(value, LayerV) and isinstance(value.layer, ModuleList):
+        return [LayerV(x) for x in value.layer.items]
+    if isinstance(value, LayerV) and isinstance(value.layer, Sequential):
+        return [LayerV(x) for x in value.layer.layers]
+    return None
+
+
 def loop_items(it: Interpreter, node: ast.expr, st: State, ctx: Context) -> Optional[Sequence[Value]]:
     """The items of a known, short sequence a loop runs over (a list of layers, a ModuleList,
     ``range(4)``); None for anything else."""
     value = it.eval(node, st, ctx.quiet)
-    items: Optional[Sequence[Value]] = None
-    if isinstance(value, TupleV):
-        items = value.items
-    elif isinstance(value, LayerV) and isinstance(value.layer, ModuleList):
-        items = [LayerV(x) for x in value.layer.items]
-    elif isinstance(value, LayerV) and isinstance(value.layer, Sequential):
-        items = [LayerV(x) for x in value.layer.layers]
-    elif isinstance(value, RangeV):
+    items: Optional[Sequence[Value]] = sequence_items(value)
+    if isinstance(value, RangeV):
         numbers = value.numbers
         if numbers is not None and len(numbers) <= MAX_UNROLL:
             items = [IntV(Poly.const(i)) for i in numbers]

@@ -106,10 +106,13 @@ def analyse_function(it: Interpreter, fn: Def) -> None:
         if builds:
             for end in ends[:MAX_PATHS]:
                 model = end.returned
-                if isinstance(model, LayerV) and isinstance(model.layer, Composite):
+                if isinstance(model, LayerV) and isinstance(model.layer, (Composite, Sequential)):
                     root = f"{fn.name}()"
                     x = TensorV(root, Poly.atom(f"{CHANNEL_PREFIX}{root}]"), None, rank_open=True)
-                    run_composite(it, model.layer, x, end, Context())
+                    if isinstance(model.layer, Composite):
+                        run_composite(it, model.layer, x, end, Context())
+                    else:  # `return nn.Sequential(stem, Block(64, 64), ...)`: its layers in order
+                        model.layer.apply(x, flow_of(it, end, Context()))
     except FileOutOfBudget:
         raise  # the file's budget: nothing more of this file is run
     except OutOfBudget:

@@ -3,6 +3,7 @@ builtins it models (``super``, ``isinstance``, ``range``, ...), ``functools.part
 ``collections.OrderedDict``, ``torch.utils.checkpoint``. One registry entry each."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict
 
 from ..symbolic.poly import Poly
@@ -15,6 +16,7 @@ from .classes import class_attribute, is_layer_class
 from .machine import CallSite, Interpreter, callee
 from .modules import assign_self, flow_of, self_method, torch_class
 from .objects import ClassV, DictV, NamedLayersV, PartialV, RangeV, SelfMethodV, SelfV, SuperV
+from .expressions import sequence_items
 from .operators import OpCall, is_instance, number_of
 from .state import Arguments
 
@@ -182,17 +184,33 @@ def _len(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value
 @special("builtins.enumerate")
 def _enumerate(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
     args = arguments.positional
-    if len(args) == 1 and isinstance(args[0], TupleV):
-        return TupleV(tuple(TupleV((IntV(Poly.const(i)), v)) for i, v in enumerate(args[0].items)))
+    items = sequence_items(args[0]) if len(args) == 1 else None
+    if items is not None:  # (a list, or the modules of a ModuleList)
+        return TupleV(tuple(TupleV((IntV(Poly.const(i)), v)) for i, v in enumerate(items)))
     return UNKNOWN
 
 
 @special("builtins.zip")
 def _zip(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
-    sequences = [a for a in arguments.positional if isinstance(a, TupleV)]
-    if sequences and len(sequences) == len(arguments.positional):
-        return TupleV(tuple(TupleV(group) for group in zip(*(a.items for a in sequences))))
+    sequences = [sequence_items(a) for a in arguments.positional]
+    if sequences and all(s is not None for s in sequences):
+        return TupleV(tuple(TupleV(tuple(group)) for group in zip(*(s for s in sequences if s is not None))))
     return UNKNOWN
+
+
+@special("math.floor", "math.ceil", "builtins.round")
+def _rounding(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
+    """``math.floor(planes * (base_width / 64.0))``, ``round(c * 0.25)`` of a known float: an int."""
+    args = arguments.positional
+    if len(args) != 1 or arguments.keywords:
+        return UNKNOWN
+    if isinstance(args[0], FloatV):
+        value = args[0].value
+        if abs(value) >= 2 ** 62:
+            return UNKNOWN
+        rounded = math.floor(value) if q == "math.floor" else math.ceil(value) if q == "math.ceil" else round(value)
+        return IntV(Poly.const(int(rounded)))
+    return args[0] if as_poly(args[0]) is not None else UNKNOWN
 
 
 @special("builtins.int")

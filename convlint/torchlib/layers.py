@@ -214,6 +214,19 @@ class TransposedConv(Replayable):
 
 
 @dataclass(eq=False)
+class ChannelSlice(Replayable):
+    """Channels ``start`` to ``start + size`` of a map: a group ``torch.split``/``chunk`` gives."""
+
+    start: int = 0
+    size: int = 1
+    kind = StepKind.OTHER
+    replays_as = frozenset()  # (a reproducer's own "Channels" layer: convlint.confirm.spec)
+
+    def replay(self, ndim: int) -> Optional[Template]:
+        return ("Channels", {"start": self.start, "size": self.size})
+
+
+@dataclass(eq=False)
 class Pool(Replayable):
     ndim: int = 2
     windows: Optional[Tuple[Window, ...]] = None

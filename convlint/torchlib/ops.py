@@ -13,10 +13,11 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..source.module_names import dotted
 from ..symbolic.dims import ONE, ZERO, Dim, Relation, Resize
+from ..limits import MAX_ITEMS
 from ..symbolic.poly import Poly
 from .catalogue import adaptive_pool, as_bool, as_poly, pool
 from .events import Concatenation
-from .layers import Upsample, flatten
+from .layers import ChannelSlice, Upsample, flatten
 from .values import (
     CHANNEL_PREFIX, FALSE, NONE, UNKNOWN, BatchSizeV, BoolV, Flow, IntV, ShapeV, Step, StepKind, TensorV, TupleV, Value,
 )
@@ -156,6 +157,33 @@ def _view(site: OpSite, x: TensorV, rest: Sequence[Value], kwargs: Mapping[str, 
     return UNKNOWN
 
 
+def _split(site: OpSite, x: Value, rest: Sequence[Value], kwargs: Mapping[str, Value], chunks: bool) -> Value:
+    """``torch.split(x, 26, 1)``, ``x.chunk(4, dim=1)``: the channel groups, when the counts are numbers
+    (Res2Net's scales, ShuffleNet's halves)."""
+    if not isinstance(x, TensorV) or x.flat or x.channels is None or x.channels.value is None:
+        return UNKNOWN
+    dim = as_poly(rest[1] if len(rest) > 1 else kwargs.get("dim", IntV(ZERO)))
+    if dim is None or dim.value != 1:
+        return UNKNOWN
+    channels = x.channels.value
+    given = rest[0] if rest else kwargs.get("chunks" if chunks else "split_size_or_sections")
+    if isinstance(given, TupleV) and not chunks:
+        sizes = [p.value for p in (as_poly(v) for v in given.items) if p is not None and p.value is not None]
+        if len(sizes) != len(given.items) or sum(sizes) != channels or min(sizes, default=0) < 1:
+            return UNKNOWN
+    else:
+        n = as_poly(given)
+        if n is None or n.value is None or n.value < 1 or channels < 1:
+            return UNKNOWN
+        size = -(-channels // n.value) if chunks else n.value
+        sizes = [size] * (channels // size) + ([channels % size] if channels % size else [])
+    if len(sizes) > MAX_ITEMS:
+        return UNKNOWN
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return TupleV(tuple(x.then(ChannelSlice(site.node, start, s).step(), channels=Poly.const(s))
+                        for start, s in zip(starts, sizes)))
+
+
 @_tensor
 def _permute(site: OpSite, x: TensorV, rest: Sequence[Value], kwargs: Mapping[str, Value]) -> Value:
     """Channels to the end and back, as ConvNeXt blocks do around their Linear layers."""
@@ -200,6 +228,8 @@ OPS: Tuple[TensorOp, ...] = (
     TensorOp(("size",), _size, function=False),
     TensorOp(("view", "reshape"), _view, function=False),
     TensorOp(("permute",), _permute, function=False),
+    TensorOp(("split",), lambda site, x, rest, kwargs: _split(site, x, rest, kwargs, chunks=False)),
+    TensorOp(("chunk",), lambda site, x, rest, kwargs: _split(site, x, rest, kwargs, chunks=True)),
 )
 _FUNCTIONS: Dict[str, TensorOp] = {name: op for op in OPS if op.function for name in op.names}
 _METHODS: Dict[str, TensorOp] = {name: op for op in OPS if op.method for name in op.names}
