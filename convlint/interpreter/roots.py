@@ -13,9 +13,11 @@ from .classes import class_kind, find_method
 from .files import signature
 from .functions import run_function
 from ..limits import MAX_PATHS, STEP_BUDGET, FileOutOfBudget, OutOfBudget
+from ..torchlib.library import MODELLED_MODULES
+from .loader import library_index
 from .machine import Interpreter
 from .modules import flow_of, run_composite
-from .objects import Composite, Def, SelfV
+from .objects import Composite, Def, ProjectRefV, SelfV
 from .state import Arguments, Context, State
 
 NO_ARGUMENTS = Arguments([], {})
@@ -128,11 +130,11 @@ def builds_model(it: Interpreter, fn: Def) -> bool:
         index = it.index
         classes = {cls.name for cls in index.classes if class_kind(it, cls) is not None}
         functions = {f.name: f for f in index.functions}
-        # a function calls a class by its name, or hands it to a factory that builds it
+        # a function calls a class by its name, or hands it to a library factory convlint models
         # (timm's `build_model_with_cfg(ResNet, variant, pretrained, **kwargs)`)
         calls: Dict[str, Set[str]] = {
             f.name: {name for stmt in f.body for n in ast.walk(stmt) if isinstance(n, ast.Call)
-                     for name in _called_or_handed(n)}
+                     for name in _called_or_handed(it, n)}
             for f in index.functions}
         builders = {name for name, called in calls.items() if called & classes}
         grown = True
@@ -146,9 +148,15 @@ def builds_model(it: Interpreter, fn: Def) -> bool:
     return id(fn) in it.builders
 
 
-def _called_or_handed(call: ast.Call) -> List[str]:
-    names = [call.func.id] if isinstance(call.func, ast.Name) else []
-    return names + [a.id for a in call.args if isinstance(a, ast.Name)]
+def _called_or_handed(it: Interpreter, call: ast.Call) -> List[str]:
+    if not isinstance(call.func, ast.Name):
+        return []
+    names = [call.func.id]
+    factory = it.index.names.get(call.func.id)
+    if isinstance(factory, ProjectRefV) and factory.module in MODELLED_MODULES and \
+            library_index(factory.module, it.environment) is not None:  # (its model is in use here)
+        names += [a.id for a in call.args if isinstance(a, ast.Name)]
+    return names
 
 
 def analyse_statements(it: Interpreter, stmts: Sequence[ast.stmt]) -> None:

@@ -20,7 +20,10 @@ class LinearAfterFlatten(Rule):
     known: after an adaptive pool (which fixes H,W whatever the input), or from a known input size
     given by a `# convlint: input-size=3x32x32` comment on the class (or `input-size` in
     `[tool.convlint]`), carried through every conv and pool with
-    `out = floor((in + 2P - D(K-1) - 1) / S) + 1`.
+    `out = floor((in + 2P - D(K-1) - 1) / S) + 1`. Without an input size the flattened size is still
+    `C*H*W` with H and W at least 1: a Linear built for fewer features than C, or for a number C does
+    not divide, fails whatever the input (a CIFAR ResNet whose last stage gives 512 channels and whose
+    classifier takes 256).
 
     ## Why is this bad
     It is the most asked-about shape error there is: the model builds and fails on its first batch
