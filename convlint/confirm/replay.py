@@ -219,29 +219,23 @@ def shape_after(layer: Sequence[Any], shape: List[int], tally: Optional[_Tally] 
         tally.tensor(elements, 2)
         return shape
     n = _rank_in_name(name)
-    if name.startswith("ConvTranspose"):
+    if name.startswith("Conv"):  # ConvNd and ConvTransposeNd
         if len(shape) != n + 2:
             raise Refused("rank")
         c_in, c_out, groups = _integer(args["in_channels"]), _integer(args["out_channels"]), _integer(args["groups"])
         if shape[1] != c_in:
             raise Refused("channels", (c_in, shape[1]))
         kernel, stride, padding, dilation = _window(name, args, n)
-        extra = _per_dim(args["output_padding"], n)
-        sizes = [(d - 1) * s - 2 * p + dl * (k - 1) + o + 1
-                 for d, k, s, p, dl, o in zip(shape[2:], kernel, stride, padding, dilation, extra)]
-        if min(sizes) < 1:
-            raise Refused("size")
-        taps = c_out // groups * math.prod(kernel)
-        tally.tensor(shape[0] * c_in * math.prod(shape[2:]), taps)  # each input value spread over taps
-        tally.tensor(shape[0] * c_out * math.prod(sizes))
-        return [shape[0], c_out, *sizes]
-    if name.startswith("Conv"):
-        if len(shape) != n + 2:
-            raise Refused("rank")
-        c_in, c_out, groups = _integer(args["in_channels"]), _integer(args["out_channels"]), _integer(args["groups"])
-        if shape[1] != c_in:
-            raise Refused("channels", (c_in, shape[1]))
-        kernel, stride, padding, dilation = _window(name, args, n)
+        if name.startswith("ConvTranspose"):
+            extra = _per_dim(args["output_padding"], n)
+            sizes = [(d - 1) * s - 2 * p + dl * (k - 1) + o + 1
+                     for d, k, s, p, dl, o in zip(shape[2:], kernel, stride, padding, dilation, extra)]
+            if min(sizes) < 1:
+                raise Refused("size")
+            taps = c_out // groups * math.prod(kernel)
+            tally.tensor(shape[0] * c_in * math.prod(shape[2:]), taps)  # each input value spread over taps
+            tally.tensor(shape[0] * c_out * math.prod(sizes))
+            return [shape[0], c_out, *sizes]
         sizes = shape[2:] if not padding else _windowed(shape[2:], kernel, stride, padding, dilation, False)
         taps = c_in // groups * math.prod(kernel)
         tally.tensor(taps * math.prod(sizes))  # the unfolded input some of torch's kernels make
