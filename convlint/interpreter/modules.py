@@ -213,6 +213,8 @@ def instantiate(it: Interpreter, cls: ast.ClassDef, arguments: Arguments, site: 
         return torch_class(it, base, Arguments(arguments.positional, arguments.keywords), site)
     if kind is None and is_dataclass(cls):
         return dataclass_instance(it, cls, arguments)
+    if kind is None and not cls.bases and ctx.depth < MAX_DEPTH and id(cls) not in it.in_progress:
+        return config_instance(it, cls, arguments, site, closure)
     if kind is None or ctx.depth >= MAX_DEPTH or id(cls) in it.in_progress:
         return LayerV(Opaque(anchor))
     inner = ctx.inner(anchor=anchor, report_adds=False, owner=f"{cls.name}.", keep_built_at=False)
@@ -236,6 +238,28 @@ def instantiate(it: Interpreter, cls: ast.ClassDef, arguments: Arguments, site: 
         # an nn.Sequential subclass whose layers depend on its arguments: one variant per path
     variants = [Variant(e.self_v or self_v, e.facts, e.truths) for e in ends]
     return LayerV(Composite(anchor, variants))
+
+
+def config_instance(it: Interpreter, cls: ast.ClassDef, arguments: Arguments, site: CallSite,
+                    closure: Optional[Env] = None) -> Value:
+    """A plain class of settings (torchvision's ``InvertedResidualConfig(16, 3, 16, ...)``): what its
+    ``__init__`` sets on ``self``, readable as attributes, when every path sets the same."""
+    init = find_method(it, cls, "__init__")
+    if init is None:
+        return UNKNOWN
+    self_v = SelfV(cls, {}, None, closure=closure)
+    inner = site.ctx.inner(report_adds=False, owner=f"{cls.name}.")
+    it.in_progress.add(id(cls))
+    try:
+        start = State({}, site.st.facts.copy(), dict(site.st.truths), self_v)
+        ends = [e for e in run_function(it, init, arguments, start, inner, self_v, split=True)
+                if not e.facts.infeasible]
+    finally:
+        it.in_progress.discard(id(cls))
+    settings = [dict(e.self_v.attrs) if e.self_v is not None else None for e in ends]
+    if not settings or any(s is None or s != settings[0] for s in settings):
+        return UNKNOWN
+    return NamespaceV(settings[0] or {})
 
 
 def dataclass_instance(it: Interpreter, cls: ast.ClassDef, arguments: Arguments) -> Value:
