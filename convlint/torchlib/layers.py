@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
-from ..symbolic.dims import ONE, ZERO, Dim, Pad, Resize, Scale, SizeOp, Window
+from ..symbolic.dims import ONE, ZERO, Dim, Pad, Resize, Scale, SizeOp, Window, dim_labels
 from ..symbolic.poly import Facts, Poly
 from .values import (
     UNKNOWN, Flow, IntV, Layer, Step, StepKind, StrV, TensorV, TupleV, Value, applied,
@@ -402,7 +402,7 @@ def flatten(t: TensorV, flow: Flow, step: Step) -> Value:
     if t.dims is None or features is None:
         features = None
     else:
-        letters = SIZE_LETTERS.get(len(t.dims), ())
+        letters = dim_labels(len(t.dims)) if 1 <= len(t.dims) <= 3 else ()  # (L; H, W; D, H, W)
         for i, d in enumerate(t.dims):
             size = dim_size(d, t, flow.facts)
             if size is None:
@@ -417,8 +417,6 @@ def flatten(t: TensorV, flow: Flow, step: Step) -> Value:
     return t.then(step, channels=features, dims=(), flat=True)
 
 
-# how a flattened size not known as a number is named, by the number of spatial dims
-SIZE_LETTERS: Dict[int, Tuple[str, ...]] = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 # ``H[40:14]``: the size H of the map flattened at line 40, column 14 (its own atom per flatten)
 FLATTENED_SIZE = re.compile(r"\b([LDHW])\[\d+:\d+\]")
 
