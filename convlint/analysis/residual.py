@@ -13,7 +13,8 @@ from typing import List, Optional, Set, Tuple
 from ..symbolic.dims import Dim, DimComparison, Relation, Window, render_dims
 from ..symbolic.poly import Facts, Poly, prove_unequal
 from ..torchlib.events import ResidualAdd, add_sizes, channels_differ
-from ..torchlib.layers import FLATTENED_SIZE, Conv, Pool
+from ..torchlib.flattening import FLATTENED_SIZE
+from ..torchlib.layers import Conv, Pool
 from ..torchlib.values import Step, StepKind, TensorV
 
 ONE = Poly.const(1)

@@ -23,7 +23,8 @@ from ..limits import MAX_TRIES
 from ..rules.base import Replay, Rule
 from ..symbolic.poly import FLOOR_ATOMS, Facts, Poly
 from ..torchlib.events import ChannelUse, Concatenation, ConvBuilt, diverging
-from ..torchlib.layers import FLATTENED_SIZE, NoReplay, Replayable, Template
+from ..torchlib.flattening import FLATTENED_SIZE
+from ..torchlib.layers import NoReplay, Replayable, Template
 from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
 from .replay import Refused, Untraceable, argument_refusal, joined_mismatch, mismatched_dims, shape_through
 from .scaling import SIZES, Spec, affordable

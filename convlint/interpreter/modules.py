@@ -11,7 +11,8 @@ from ..symbolic.poly import Facts, Poly, prove_unequal
 from ..source.module_names import dotted
 from ..torchlib.catalogue import CONTAINERS, build_layer
 from ..torchlib.events import ChannelUse, ConvBuilt, WindowApplied
-from ..torchlib.layers import Conv, ModuleList, Opaque, Pool, Sequential, dim_size
+from ..torchlib.flattening import dim_size
+from ..torchlib.layers import Conv, ModuleList, Opaque, Pool, Sequential
 from ..torchlib.values import (
     CHANNEL_PREFIX, NONE, UNKNOWN, Flow, Layer, LayerV, StepKind, StrV, TensorV, TupleV, Value, applied,
 )

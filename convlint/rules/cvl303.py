@@ -7,7 +7,7 @@ from ..diagnostics import Finding
 from ..torchlib.events import ChannelUse
 from ..analysis.residual import render_poly
 from ..symbolic.poly import Poly, prove_unequal
-from ..torchlib.layers import FLATTENED_SIZE
+from ..torchlib.flattening import FLATTENED_SIZE
 from ._residual_text import built_text
 from .base import Replay, Rule
 

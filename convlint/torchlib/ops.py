@@ -17,7 +17,8 @@ from ..limits import MAX_ITEMS
 from ..symbolic.poly import Poly
 from .catalogue import adaptive_pool, as_bool, as_poly, pool
 from .events import Concatenation
-from .layers import ChannelSlice, Upsample, flatten
+from .flattening import flatten
+from .layers import ChannelSlice, Upsample
 from .values import (
     CHANNEL_PREFIX, FALSE, NONE, UNKNOWN, BatchSizeV, BoolV, Flow, IntV, ShapeV, Step, StepKind, TensorV, TupleV, Value,
 )
