@@ -5,6 +5,7 @@ from typing import Callable, Dict, Optional
 
 from ..symbolic.poly import Poly, lower_bound, prove_nonzero
 from ..torchlib.values import AndC, AtomC, CmpC, Cond, ConstC, NotC, OrC
+from ..limits import MAX_ORDERS
 from .state import State
 
 SHAPE_TEST = "shape-test:"  # the key prefix of conditions that compare tensor shapes
@@ -119,6 +120,9 @@ def _learn_order(left: Poly, right: Poly, op: str, st: State) -> None:
     if below is not None and below == 0:
         facts.add_equal(d, Poly.const(0))
         return
+    known = lower_bound(d, facts)
+    if (known is None or known < 0) and len(facts.orders) < MAX_ORDERS:
+        facts.orders = facts.orders + (d,)
     atoms = [(m, c) for m, c in d.terms.items() if m != ()]
     if len(atoms) == 1 and len(atoms[0][0]) == 1 and atoms[0][1] == 1:
         floor = -d.terms.get((), 0)  # atom >= floor

@@ -179,10 +179,13 @@ class Facts:
     # how to name an atom in messages: an input's channel count as the layer argument it met first
     names: Dict[str, Poly] = field(default_factory=dict)
     positive_products: FrozenSet[Monomial] = frozenset()
+    # polynomials known to be >= 0 that the sets above cannot hold (``depth - 2 <= 0`` once
+    # ``depth >= 3`` is false): a later ``depth >= 4`` is then impossible
+    orders: Tuple[Poly, ...] = ()
 
     def copy(self) -> "Facts":
         return Facts(dict(self.subst), self.positive, self.nonneg, self.disequal, self.infeasible,
-                     dict(self.names), self.positive_products)
+                     dict(self.names), self.positive_products, self.orders)
 
     def display(self, p: Poly) -> Poly:
         """``p`` as the source names it (before this path's equalities were applied)."""
@@ -260,6 +263,16 @@ def number(p: Poly) -> int:
 def lower_bound(p: Poly, facts: Facts) -> Optional[int]:
     """A lower bound of ``p`` valid for every value consistent with ``facts``, if one is easy."""
     p = facts.resolve(p)
+    bound = _term_bound(p, facts)
+    for known in facts.orders:  # p = known + c with known >= 0: p >= c
+        rest = (p - facts.resolve(known)).value
+        if rest is not None and (bound is None or rest > bound):
+            bound = rest
+    return bound
+
+
+def _term_bound(p: Poly, facts: Facts) -> Optional[int]:
+    """A lower bound of ``p`` from the signs of its atoms."""
     bound = 0
     for m, c in p.terms.items():
         if m == ():
