@@ -18,7 +18,10 @@ from ..limits import MAX_STDIN
 from ..rules import ALL_RULES, RULES
 from .cache import ResultCache, default_directory, stamp
 from .discovery import discover
-from .engine import INTERNAL_ERROR, CheckRequest, Selection, check_bytes, check_path, library_fingerprint
+from ..interpreter.loader import installed_modules
+from .engine import (
+    INTERNAL_ERROR, CheckRequest, Selection, check_bytes, check_path, environment_of, library_fingerprint,
+)
 from .project import Project
 from .reporters import REPORTERS, escape_for_display
 
@@ -318,11 +321,14 @@ def _checked_or_cached(path: str) -> List[Diagnostic]:
     if kept is not None:
         return kept
     before = stamp(path)
+    installed = installed_modules(environment_of(request.python))
     if project is not None:
         project.read.clear()
+    installed.read.clear()
     found = check_path(path, request)
     if not any(d.code == "CVL001" and d.message.startswith(INTERNAL_ERROR) for d in found):
-        cache.put(path, before, sorted(project.read) if project is not None else (), found)
+        # what the result depends on: the file, the checked files and the installed ones it read
+        cache.put(path, before, sorted((project.read if project is not None else set()) | installed.read), found)
     return found
 
 

@@ -22,7 +22,9 @@ from ..limits import MAX_BYTES
 from ..source.decoding import decode, normalize_newlines, parse_python
 from ..source.directives import suppressed
 from ..storage import NotRegularFile, TooLarge, read_limited
+from ..interpreter.loader import installed_modules
 from ..source.environment import Environment, find_environment
+from ..source.module_names import imported_modules
 from ..source.prefilter import TORCH_CODE
 from ..torchlib.catalogue import MODEL_CODE
 from ..torchlib.library import LIBRARIES
@@ -75,8 +77,10 @@ def environment_of(python: Optional[str]) -> Environment:
 
 
 def library_fingerprint(python: Optional[str]) -> str:
-    """The installed versions of the modelled libraries: results depend on them (a cache key part)."""
-    return environment_of(python).fingerprint(library.distribution for library in LIBRARIES)
+    """The installed versions of the environment's libraries: results depend on them (a cache key
+    part), through convlint's models of some and the source of the others (read in place)."""
+    environment = environment_of(python)
+    return environment.fingerprint([library.distribution for library in LIBRARIES] + environment.distributions())
 
 
 def check_path(path: str, request: CheckRequest = DEFAULT, display: Optional[str] = None) -> List[Diagnostic]:
@@ -102,14 +106,22 @@ def check_bytes(data: bytes, path: str, request: CheckRequest = DEFAULT,
         source = decode(data)
     except (UnicodeDecodeError, LookupError) as exc:
         return [_file_error(path, 1, 1, f"cannot decode: {_reason(exc)}")]
-    return check_source(source, path, request, may_hold_finding(data, request.project), real_path=real_path)
+    relevant = may_hold_finding(data, request.project, environment_of(request.python))
+    return check_source(source, path, request, relevant, real_path=real_path)
 
 
-def may_hold_finding(data: bytes, project: Optional[Project] = None) -> bool:
+def may_hold_finding(data: bytes, project: Optional[Project] = None, environment: Optional[Environment] = None) -> bool:
     """Whether a file's bytes are worth analysing: they name a layer, import a library convlint
-    models, or (checked with other files) are torch code importing from them."""
-    return MODEL_CODE.names_a_layer(data) or MODEL_CODE.imports_library(data) or \
-        (project is not None and TORCH_CODE.search(data) is not None and project.imports_from_tree(data))
+    models, or are torch code importing from the files checked with it or from an installed library
+    (whose blocks it may build)."""
+    if MODEL_CODE.names_a_layer(data) or MODEL_CODE.imports_library(data):
+        return True
+    if TORCH_CODE.search(data) is None:
+        return False
+    if project is not None and project.imports_from_tree(data):
+        return True
+    installed = installed_modules(environment) if environment is not None else None
+    return installed is not None and any(installed.has_module(m) for m in imported_modules(data))
 
 
 def check_source(source: str, path: str, request: CheckRequest = DEFAULT, relevant: bool = True,

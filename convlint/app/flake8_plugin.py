@@ -18,8 +18,10 @@ from .. import config as config_mod
 from ..rules import RULES
 from .cache import ResultCache
 from ..limits import MAX_BYTES
+from ..source.prefilter import TORCH_CODE
 from .engine import (
-    INTERNAL_ERROR, CheckRequest, Selection, check_source, library_fingerprint, may_hold_finding, too_large,
+    INTERNAL_ERROR, CheckRequest, Selection, check_source, environment_of, library_fingerprint, may_hold_finding,
+    too_large,
 )
 
 
@@ -68,11 +70,14 @@ class Plugin:
         if source.startswith("\ufeff"):
             source = source[1:]
         data = source.encode("utf-8", "surrogatepass")
-        if not may_hold_finding(data):
+        relevant = may_hold_finding(data)
+        if not relevant and TORCH_CODE.search(data) is None:
             return  # flake8 reports syntax errors itself (E999)
         directory = os.path.dirname(os.path.abspath(self.filename)) if self.filename not in ("stdin", "-") \
             else os.getcwd()
         input_size, python, config_error = _settings(directory)
+        if not relevant and not may_hold_finding(data, environment=environment_of(python)):
+            return  # (torch code that imports no installed library: no layer to judge)
         if config_error is not None:
             yield 1, 0, f"CVL001 cannot check: broken configuration: {config_error}", type(self)
             return

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from collections import OrderedDict
 from typing import Dict, Iterable, Optional, Set, Tuple
 
 from ..interpreter import FileIndex, load_file
-from ..source.module_names import module_name
+from ..source.module_names import imported_modules, module_name
 
 CACHE_SIZE = 64  # parsed files kept per process
-_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import|import[ \t]+([.\w]+))", re.M)
 
 
 class Project:
@@ -34,18 +32,15 @@ class Project:
         self._cache: "OrderedDict[str, Optional[FileIndex]]" = OrderedDict()
         self._imported: Set[str] = set()  # module names an import has asked for
         self.read: Set[str] = set()  # paths of the modules looked up (what a file's result depends on)
-        self._tops: Optional[Set[bytes]] = None
+        self._tops: Optional[Set[str]] = None
 
     def imports_from_tree(self, data: bytes) -> bool:
         """Whether a file's bytes import from the checked tree (``from .layers import ...``,
         ``from timm.layers import ...``): its layers may come from helpers there."""
         if self._tops is None:
-            self._tops = {name.split(".")[0].encode() for name in self.paths}
-        for m in _IMPORT_LINE.finditer(data):
-            module = m.group(1) or m.group(2)
-            if module.startswith(b".") or module.split(b".")[0] in self._tops:
-                return True
-        return False
+            self._tops = {name.split(".")[0] for name in self.paths}
+        return any(module.startswith(".") or module.split(".")[0] in self._tops
+                   for module in imported_modules(data))
 
     def module_of(self, path: str) -> Tuple[Optional[str], bool]:
         return self.names.get(os.path.abspath(path), (None, False))

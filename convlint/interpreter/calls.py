@@ -101,6 +101,8 @@ def call_self_method(it: Interpreter, func: SelfMethodV, arguments: Arguments, s
 def call_class(it: Interpreter, func: ClassV, arguments: Arguments, site: CallSite) -> Value:
     if arguments.starred:
         return UNKNOWN
+    if it.index is it.checked:
+        it.checked_calls.add(id(site.node))
     return instantiate(it, func.node, arguments, site, func.closure)
 
 

@@ -7,7 +7,7 @@ import re
 from typing import Dict, FrozenSet, List, NamedTuple, Optional, Protocol, Sequence, Tuple, Union
 
 from ..source.directives import input_size_comment
-from ..source.module_names import package_folder_module, resolve_relative
+from ..source.module_names import package_folder_module, reads_in_place, resolve_relative
 from ..torchlib.library import MODELLED_MODULES
 from ..torchlib.values import RefV, Value
 from .objects import ClassV, Def, FuncV, ProjectRefV
@@ -179,6 +179,8 @@ class FileIndex:
             local = alias.asname or name
             if self.project is not None and self.project.has_module(base) or base in MODELLED_MODULES:
                 into[local] = ProjectRefV(base, name)  # a helper of another checked file, or a library model
+            elif not node.level and reads_in_place(base):
+                into[local] = ProjectRefV(base, name)  # perhaps an installed library's: looked for when used
             elif not node.level:
                 into[local] = RefV(canonical(f"{base}.{name}"))
 

@@ -115,6 +115,8 @@ def function_ends(it: Interpreter, fn: FuncV, arguments: Arguments, site: CallSi
         inner = ctx.inner(anchor=site.node, report_adds=False, owner=f"{fn.node.name}.")
     elif fn.bound_self is None:
         inner = ctx.inner(owner=f"{fn.node.name}.")
+    elif ctx.anchor is None and it.index is not it.checked:
+        inner = ctx.inner(anchor=site.node)  # a base class's method in another file: what it builds is this call's
     else:
         inner = ctx.inner()
     it.in_progress.add(id(fn.node))

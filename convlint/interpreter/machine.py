@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Type, TypeVar
 
 from ..source.environment import Environment
+from ..source.module_names import reads_in_place
 from ..torchlib.library import MODELLED_MODULES
 from ..torchlib.values import FALSE, NONE, TRUE, UNKNOWN, BoolV, IntV, NoneV, ParamV, RefV, StrV, TupleV, Value
-from .files import DEFS, FileIndex
+from .files import DEFS, FileIndex, canonical
 from ..limits import MAX_PATHS, STEP_BUDGET, FileBudget, OutOfBudget
-from .loader import library_index
+from .loader import installed_modules, library_index
 from .objects import ClassV, Def, FuncV, ProjectRefV
 from .state import Arguments, Context, State
 
@@ -99,11 +100,13 @@ class Interpreter:
                  environment: Optional[Environment] = None):
         self.index = index
         self.environment = environment  # where the checked code's libraries are installed (their versions)
+        self.installed = installed_modules(environment) if environment is not None else None
         self.checked = index  # the file being checked (``index`` moves to another file's code while it runs)
         self._sink = emit
         self.budget = budget or FileBudget()  # the file's work, time and memory (convlint.limits)
         self.owners: Dict[int, FileIndex] = {}  # class/function node -> the file that defines it
         self.method_class: Dict[int, ast.ClassDef] = {}  # method node -> the class defining it
+        self.checked_calls: Set[int] = set()    # the classes instantiated by the checked file's code
         self.in_progress: Set[object] = set()   # classes, functions and constants being run (no recursion)
         self.running: List[Def] = []            # the functions being run, innermost last
         self.steps = 0                          # statements run by the current root
@@ -157,10 +160,13 @@ class Interpreter:
             index = models  # a library helper convlint models (see convlint.torchlib.library)
         elif project is not None and project.has_module(ref.module):
             index = project.index(ref.module)
+        elif models is None and self.installed is not None and self.installed.has_module(ref.module):
+            index = self.installed.index(ref.module)  # an installed library's own source, read in place
         else:
             index = models
         if index is None:
-            return UNKNOWN
+            # not found: a name of a library as torch names are (unknown unless the catalogue has it)
+            return RefV(canonical(f"{ref.module}.{ref.name}")) if reads_in_place(ref.module) else UNKNOWN
         self.register(index)
         value = index.names.get(ref.name)
         if isinstance(value, ProjectRefV):

@@ -4,7 +4,8 @@ run on a tensor."""
 from __future__ import annotations
 
 import ast
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..symbolic.dims import Dim
 from ..symbolic.poly import Facts, Poly, prove_unequal
@@ -25,16 +26,20 @@ from .objects import Composite, Env, FuncV, NamedLayersV, NamespaceV, SelfMethod
 from .state import Arguments, Context, State
 
 
-def report_join(it: Interpreter, st: State, ctx: Context, make: Callable[[Optional[ast.AST]], object]) -> None:
+def report_join(it: Interpreter, st: State, ctx: Context, make: Callable[[Optional[ast.AST]], Any]) -> None:
     """Keep a residual add or a concatenation found on a path: in a module's own forward, or in the
-    forward of a module another one of this file built (with the call that built it); not on a path
-    that tested tensor shapes, nor where a caller ran the code quietly."""
+    forward of a module this file's code built (with the call that built it, the module's class may be
+    another file's); not on a path that tested tensor shapes, nor where a caller ran the code quietly."""
     if not ctx.report_adds or st.shape_guarded:
         return
     if ctx.anchor is None:
-        it.emit(make(None))
+        if it.index is it.checked:
+            it.emit(make(None))
     elif ctx.built_at is not None and it.index is it.checked:
         it.emit(make(ctx.built_at))
+    elif ctx.built_at is not None and id(ctx.built_at) in it.checked_calls:
+        # a module of another file (a library's block) built by this file's call: reported there
+        it.emit(replace(make(ctx.built_at), node=ctx.built_at))
 
 
 class PathFlow(Flow):

@@ -43,7 +43,11 @@ def _analyse_class(it: Interpreter, cls: ast.ClassDef, input_size: Optional[Tupl
         return
     self_v = SelfV(cls, {}, [] if base_kind == "sequential" else None)
     start = State.empty(self_v)
-    states = run_function(it, init, NO_ARGUMENTS, start, ctx, self_v, split=True) if init is not None else [start]
+    if init is None:
+        states = [start]
+    else:
+        with it.within(init):
+            states = run_function(it, init, NO_ARGUMENTS, start, _root_context(it, cls, init), self_v, split=True)
     forward = find_method(it, cls, "forward")
     if forward is None and base_kind != "sequential":
         return
@@ -62,7 +66,15 @@ def _analyse_class(it: Interpreter, cls: ast.ClassDef, input_size: Optional[Tupl
             # the input's channels are given: a fact of every path
             st.facts.add_equal(Poly.atom(f"{CHANNEL_PREFIX}{first.root}]"), Poly.const(input_size[0]))
         fst = State({}, st.facts, st.truths, instance)
-        run_function(it, forward, Arguments(list(args), {}), fst, ctx, instance, split=True)
+        with it.within(forward):
+            run_function(it, forward, Arguments(list(args), {}), fst, _root_context(it, cls, forward), instance,
+                         split=True)
+
+
+def _root_context(it: Interpreter, cls: ast.ClassDef, method: Def) -> Context:
+    """A class's own method runs with no anchor; one it inherits from another file's class reports
+    what it builds at the class (its adds are that file's to judge)."""
+    return Context() if it.owners.get(id(method), it.checked) is it.checked else Context(anchor=cls)
 
 
 def forward_inputs(forward: Def, input_size: Optional[Tuple[int, ...]]) -> List[Value]:

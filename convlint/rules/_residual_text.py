@@ -31,7 +31,10 @@ def conv_place(step: Step, conv: Conv, built: bool) -> ast.AST:
     return conv.own_call if built and conv.own_call is not None else step.node
 
 
-def built_text(built_at: Optional[ast.AST]) -> str:
-    """Where the numbers came from, for what was judged in the forward of a module another built."""
+def built_text(built_at: Optional[ast.AST], node: Optional[ast.AST] = None) -> str:
+    """Where the numbers came from, for what was judged in the forward of a module another built
+    (``node``, the finding's place, is that call itself for a module of another file)."""
     line = getattr(built_at, "lineno", None)
-    return "" if line is None else f" (for the module built on line {line})"
+    if line is None:
+        return ""
+    return " (in the module this call builds)" if node is built_at else f" (for the module built on line {line})"

@@ -73,7 +73,7 @@ class PaddingShouldKeepSize(Rule):
                 formula = "(K-1)/2" if all(w.d.value == 1 for w in wins) else "D(K-1)/2"
                 dilation = "" if dil == "1" else f", dilation={dil}"
                 message = (f"padding should be {formula} = {per_dim(wanted)} for kernel_size={kernel}{dilation}, "
-                           f"got padding={pad} ({sides_text(shapes)})" + built_text(shapes.add.built_at))
+                           f"got padding={pad} ({sides_text(shapes)})" + built_text(shapes.add.built_at, shapes.add.node))
                 yield Finding(self.code, message, conv_place(step, conv, shapes.add.built_at is not None), severity, _fix(conv, wanted), shapes)
 
 

@@ -56,5 +56,5 @@ class EvenKernelOnResidualBranch(Rule):
                 kernel, pad = per_dim([w.k for w in wins]), per_dim([w.p for w in wins])
                 message = (f"even kernel_size={kernel} on a residual branch: no symmetric padding keeps H,W "
                            f"(got padding={pad}; {sides_text(shapes)}); use an odd kernel or padding='same'"
-                           + built_text(shapes.add.built_at))
+                           + built_text(shapes.add.built_at, shapes.add.node))
                 yield Finding(self.code, message, conv_place(step, conv, shapes.add.built_at is not None), severity, subject=shapes)

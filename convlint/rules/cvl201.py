@@ -72,4 +72,4 @@ class ShortcutNeedsChannelProjection(Rule):
             else:
                 message = (f"channels differ at the residual add: branch gives {out_ch}, shortcut gives {in_ch}; "
                            f"the shortcut's projection should output {out_ch} channels")
-            yield Finding(self.code, message + built_text(shapes.add.built_at), shapes.add.node, subject=shapes)
+            yield Finding(self.code, message + built_text(shapes.add.built_at, shapes.add.node), shapes.add.node, subject=shapes)

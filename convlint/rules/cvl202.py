@@ -56,11 +56,11 @@ class ShortcutNeedsStride(Rule):
             stride = shapes.branch_stride()
             stride_text = f" with stride={stride}" if stride is not None and stride.value != 1 else ""
             if fixed.relation is Relation.DIFFER:
-                message = f"shortcut needs 1x1 conv{stride_text}: {sides_text(shapes)}{built_text(shapes.add.built_at)}"
+                message = f"shortcut needs 1x1 conv{stride_text}: {sides_text(shapes)}{built_text(shapes.add.built_at, shapes.add.node)}"
                 yield Finding(self.code, message, shapes.add.node, subject=shapes)
             else:
                 example = f" (e.g. {fixed.example})" if fixed.example else ""
                 message = (f"branch and shortcut sizes differ for some input sizes{example}: {sides_text(shapes)}"
-                           f"{built_text(shapes.add.built_at)}")
+                           f"{built_text(shapes.add.built_at, shapes.add.node)}")
 
                 yield Finding(self.code, message, shapes.add.node, Severity.WARNING, subject=shapes)

@@ -57,7 +57,7 @@ class SkipConcatSize(Rule):
             if pair is None or verdict.relation is not Relation.DIFFER:
                 continue  # (sizes that differ for some input sizes only: see the docstring)
             sides = f"{_sizes(pair[0], pair[1], joined)} vs {_sizes(pair[1], pair[0], joined)}"
-            yield Finding(self.code, f"concatenated maps differ in size: {sides}; {FIXES}{built_text(joined.built_at)}",
+            yield Finding(self.code, f"concatenated maps differ in size: {sides}; {FIXES}{built_text(joined.built_at, joined.node)}",
                           joined.node, subject=joined)
 
 

@@ -58,5 +58,5 @@ class ChannelMismatch(Rule):
             name = use.layer.torch_name or "layer"
             message = (f"{name} expects {use.argument}={expected} but receives {actual} channels; "
                        f"use {use.argument}={actual}")
-            yield Finding(self.code, message + built_text(use.built_at), use.at or use.layer.node,
+            yield Finding(self.code, message + built_text(use.built_at, use.at or use.layer.node), use.at or use.layer.node,
                           subject=use)

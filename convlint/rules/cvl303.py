@@ -78,7 +78,7 @@ class LinearAfterFlatten(Rule):
                            f"({' x '.join(letters)}: its size at the flatten, at least 1 each), never {expected}; "
                            f"use nn.Linear({actual}, ...) for the input size, or pool to 1 first "
                            f"(nn.AdaptiveAvgPool{len(letters)}d(1))")
-            yield Finding(self.code, message + built_text(use.built_at), use.at or use.layer.node,
+            yield Finding(self.code, message + built_text(use.built_at, use.at or use.layer.node), use.at or use.layer.node,
                           subject=use)
 
 

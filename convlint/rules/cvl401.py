@@ -88,7 +88,7 @@ class StridedWindowDropsInput(Rule):
             detail = "; ".join(how for _, _, how in dropped)
         message = (f"{what} with stride={per_dim([w.s for w in windows])} never reads the last {unread} "
                    f"of its {sizes} input: {detail}; pad the input or the layer to read them")
-        return Finding(self.code, message + built_text(applied.built_at), applied.at or layer.node,
+        return Finding(self.code, message + built_text(applied.built_at, applied.at or layer.node), applied.at or layer.node,
                        severity=self.severity, subject=applied)
 
 

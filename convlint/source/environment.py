@@ -46,6 +46,11 @@ class Environment:
                         self._versions.setdefault(normalized(m.group("name")), m.group("version"))
         return self._versions.get(normalized(distribution))
 
+    def distributions(self) -> List[str]:
+        """The (normalized) names of the distributions installed here."""
+        self.version("")  # (reads the folders once)
+        return sorted(self._versions or ())
+
     def module_file(self, module: str) -> Optional[Tuple[str, bool]]:
         """The source file of ``module`` (``timm.layers.padding``) and whether it is a package's
         ``__init__.py``; None when no folder has it as a ``.py`` file (a compiled or namespace-only

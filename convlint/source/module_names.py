@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import ast
 import os
-from typing import Optional, Tuple
+import re
+import sys
+from typing import Iterator, Optional, Tuple
 
 
 def module_name(path: str) -> Tuple[Optional[str], bool]:
@@ -62,3 +64,19 @@ def dotted(node: ast.expr) -> Optional[str]:
         base = dotted(node.value)
         return None if base is None else f"{base}.{node.attr}"
     return None
+
+
+def reads_in_place(module: str) -> bool:
+    """Whether an absolute import of ``module`` may lead to an installed library's source: not torch
+    (convlint's catalogue knows it), not the standard library."""
+    top = module.split(".")[0]
+    return bool(top) and top != "torch" and top not in sys.stdlib_module_names
+
+
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import|import[ \t]+([.\w]+))", re.M)
+
+
+def imported_modules(data: bytes) -> Iterator[str]:
+    """The modules a file's bytes import (``from .layers import x`` gives ``.layers``), without a parse."""
+    for m in _IMPORT_LINE.finditer(data):
+        yield (m.group(1) or m.group(2)).decode("ascii", "replace")
