@@ -10,7 +10,7 @@ from ..source.module_names import dotted
 from ..torchlib.catalogue import as_poly
 from ..limits import MAX_INT_BITS, MAX_ITEMS, MAX_UNROLL
 from ..torchlib.layers import ModuleList, Sequential
-from ..torchlib.ops import tensor_size
+from ..torchlib.ops import channel_range, tensor_size
 from ..torchlib.values import (
     FALSE, NONE, TRUE, UNKNOWN, AndC, BoolV, FloatV, IntV, LayerV, NotC, OrC, ParamV, RefV, ShapeV, StrV, TensorV,
     TupleV, Value, sequence_of,
@@ -196,6 +196,8 @@ def sequence(it: Interpreter, node: Union[ast.Tuple, ast.List], st: State, ctx: 
 @expression(ast.Subscript)
 def subscript(it: Interpreter, node: ast.Subscript, st: State, ctx: Context) -> Value:
     base = it.eval(node.value, st, ctx)
+    if isinstance(base, TensorV):
+        return _tensor_indexed(it, base, node, st, ctx)
     if isinstance(node.slice, ast.Slice):
         return _sliced(it, base, node.slice, st, ctx)
     index_node = index_of(node)
@@ -225,6 +227,32 @@ def subscript(it: Interpreter, node: ast.Subscript, st: State, ctx: Context) -> 
         if -len(layers) <= k < len(layers):
             return LayerV(layers[k])
     return UNKNOWN
+
+
+def _tensor_indexed(it: Interpreter, x: TensorV, node: ast.Subscript, st: State, ctx: Context) -> Value:
+    """``x[:, :k]``, ``x[:, a:b, :, :]``, ``x[:, :k, ...]``: a range of channels, every other dim
+    whole; anything else (an index, a step, a spatial crop) is unknown."""
+    parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    if len(parts) < 2 or not _whole(parts[0]) or not isinstance(parts[1], ast.Slice) or parts[1].step is not None:
+        return UNKNOWN
+    rest = parts[2:]
+    ellipsis = [p for p in rest if isinstance(p, ast.Constant) and p.value is Ellipsis]
+    if len(ellipsis) > 1 or not all(_whole(p) or p in ellipsis for p in rest):
+        return UNKNOWN
+    if rest and not ellipsis and (x.dims is None or x.rank_open or len(rest) > len(x.dims)):
+        return UNKNOWN  # (more parts than dims is torch's error, not a range)
+    bounds = []
+    for bound in (parts[1].lower, parts[1].upper):
+        p = None if bound is None else as_poly(it.eval(bound, st, ctx))
+        if bound is not None and p is None:
+            return UNKNOWN
+        bounds.append(p)
+    return channel_range(x, node, bounds[0], bounds[1], st.facts)
+
+
+def _whole(part: ast.expr) -> bool:
+    """``:`` (every index of a dim)."""
+    return isinstance(part, ast.Slice) and part.lower is None and part.upper is None and part.step is None
 
 
 def _sliced(it: Interpreter, base: Value, part: ast.Slice, st: State, ctx: Context) -> Value:

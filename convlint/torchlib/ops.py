@@ -14,7 +14,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 from ..source.module_names import dotted
 from ..symbolic.dims import ONE, ZERO, Dim, Relation, Resize
 from ..limits import MAX_ITEMS
-from ..symbolic.poly import Poly
+from ..symbolic.poly import Facts, Poly, lower_bound
 from .catalogue import adaptive_pool, as_bool, as_poly, pool
 from .events import Concatenation
 from .flattening import flatten
@@ -252,6 +252,31 @@ def call_method(x: TensorV, name: str, args: Sequence[Value], kwargs: Mapping[st
     """``x.f(...)``."""
     op = _METHODS.get(name)
     return UNKNOWN if op is None else op.run(site, x, args, kwargs)
+
+
+def channel_range(x: TensorV, node: ast.AST, lower: Optional[Poly], upper: Optional[Poly], facts: Facts) -> Value:
+    """``x[:, lower:upper]`` (GhostNet's ``out[:, :self.out_chs]``): the channels in the range, where
+    they are numbers or ``upper`` provably within the map's channels; the other dims unchanged."""
+    if x.flat or x.channels is None:
+        return UNKNOWN
+    channels = facts.resolve(x.channels)
+    start = Poly.const(0) if lower is None else facts.resolve(lower)
+    stop = channels if upper is None else facts.resolve(upper)
+    if channels.value is not None and start.value is not None and stop.value is not None:
+        picked = range(channels.value)[start.value:stop.value]  # Python's own slice rules (negatives)
+        if not picked:
+            return UNKNOWN
+        return x.then(ChannelSlice(node, picked.start, len(picked)).step(), channels=Poly.const(len(picked)))
+    size = stop - start
+    low, within = lower_bound(start, facts), lower_bound(channels - stop, facts)
+    if low is None or low < 0 or within is None or within < 0 or not _positive_size(size, facts):
+        return UNKNOWN  # (a negative bound counts from the end: not followed symbolically)
+    return x.then(Step(StepKind.OTHER, node), channels=size)
+
+
+def _positive_size(size: Poly, facts: Facts) -> bool:
+    bound = lower_bound(size, facts)
+    return bound is not None and bound >= 1
 
 
 def tensor_size(t: TensorV, k: int) -> Value:
