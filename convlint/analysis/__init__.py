@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from typing import DefaultDict, List, Optional, Protocol, Sequence, Tuple, Type, TypeVar
 
-from ..interpreter import FileIndex, Interpreter, analyse_class, analyse_function, analyse_statements
+from ..interpreter import FileIndex, Interpreter, analyse_class, analyse_function, analyse_statements, in_run_order
 from ..interpreter.files import ModuleSet
 from ..limits import FileBudget, FileOutOfBudget
 from ..source.environment import Environment
@@ -66,7 +66,7 @@ def analyse(module: ast.Module, source: str, input_size: Optional[Sequence[int]]
             if size is None and input_size and not _used_elsewhere(cls, source):
                 size = tuple(input_size)
             analyse_class(interpreter, cls, size)
-        for fn in index.functions:
+        for fn in in_run_order(interpreter, index.functions):
             analyse_function(interpreter, fn)
         analyse_statements(interpreter, index.statements)
     except FileOutOfBudget as exc:

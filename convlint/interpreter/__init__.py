@@ -21,6 +21,7 @@ from . import calls, expressions, special, statements  # noqa: F401  (they fill 
 from .files import FileIndex
 from .loader import load_file
 from .machine import Interpreter
-from .roots import analyse_class, analyse_function, analyse_statements
+from .roots import analyse_class, analyse_function, analyse_statements, in_run_order
 
-__all__ = ["FileIndex", "Interpreter", "analyse_class", "analyse_function", "analyse_statements", "load_file"]
+__all__ = ["FileIndex", "Interpreter", "analyse_class", "analyse_function", "analyse_statements", "in_run_order",
+           "load_file"]

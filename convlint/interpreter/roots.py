@@ -135,6 +135,25 @@ def analyse_function(it: Interpreter, fn: Def) -> None:
         it.builder_steps -= it.steps - (STEP_BUDGET - budget)
 
 
+def in_run_order(it: Interpreter, functions: Sequence[Def]) -> List[Def]:
+    """The file's module-level functions in the order they are run. The model builders share one
+    budget (often dozens of ``resnet18``-like variants), so those that name a class of the file no
+    earlier builder named (``block=SEResNeXtBottleneck``) come first: each block class is judged with
+    some model's numbers before the budget goes to variants of the same blocks."""
+    classes = {cls.name for cls in it.index.classes}
+    seen: Set[str] = set()
+    first: List[Def] = []
+    later: List[Def] = []
+    for fn in functions:
+        if not builds_model(it, fn) or id(fn) in it.builder_helpers:
+            first.append(fn)
+            continue
+        named = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and n.id in classes}
+        (later if named <= seen else first).append(fn)
+        seen |= named
+    return first + later
+
+
 def builds_model(it: Interpreter, fn: Def) -> bool:
     """Whether ``fn`` calls a module class of this file by its name, or a function of this file
     that does (torchvision's ``resnet18()`` calls ``_resnet(BasicBlock, ...)``, which calls ``ResNet``)."""
