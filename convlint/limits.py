@@ -49,6 +49,7 @@ MAX_MERGED_STEPS = 256  # steps of a merge's other operand kept in its history (
 
 # --- one class or function of the checked code ----------------------------------------------------
 MAX_PATHS = 48        # live paths per function; more are dropped
+MAX_STR_CHARS = 1000  # a string the analysed code builds (`"layer%d" % i`, `a + b`); longer is unknown
 MAX_ORDERS = 16       # inequalities a path keeps beyond signs (each costs a subtraction per bound asked)
 MAX_DEPTH = 8         # nested helpers / module classes
 MAX_SPLIT = 4         # distinct results of a helper call that fork its caller

@@ -26,9 +26,13 @@ def is_dataclass(cls: ast.ClassDef) -> bool:
     return False
 
 
+DICT_VIEWS = ("items", "values", "keys")  # what an nn.ModuleDict subclass reads of its own layers
+
+
 @in_owner(lambda cls: cls)
 def class_kind(it: Interpreter, cls: ast.ClassDef, seen: Tuple[int, ...] = ()) -> Optional[str]:
-    """"module" or "sequential" for torch module classes; None for anything else."""
+    """"module", "sequential" or "dict" (an ``nn.ModuleDict``) for torch module classes; None for
+    anything else."""
     if id(cls) in seen:
         return None
     for base in cls.bases:
@@ -38,6 +42,8 @@ def class_kind(it: Interpreter, cls: ast.ClassDef, seen: Tuple[int, ...] = ()) -
                 return "module"
             if value.qualname == "torch.nn.Sequential":
                 return "sequential"
+            if value.qualname == "torch.nn.ModuleDict":
+                return "dict"  # DenseNet's blocks: layers added by name, run by `self.items()`
         elif isinstance(value, ClassV):
             kind = class_kind(it, value.node, seen + (id(cls),))
             if kind is not None:

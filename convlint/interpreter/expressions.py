@@ -16,7 +16,7 @@ from ..torchlib.values import (
     TupleV, Value, sequence_of,
 )
 from .assignment import assign, index_of
-from .classes import class_attribute
+from .classes import DICT_VIEWS, class_attribute, class_kind
 from .conditions import decide
 from .files import canonical
 from .machine import Interpreter, expression
@@ -93,7 +93,7 @@ def _self_attribute(it: Interpreter, base: SelfV, attr: str) -> Value:
         return base.attrs[attr]
     if attr == "__class__":
         return ClassV(base.cls, closure=base.closure)
-    if attr in ("add_module", "register_module"):
+    if attr in ("add_module", "register_module") or attr in DICT_VIEWS and class_kind(it, base.cls) == "dict":
         return SelfMethodV(base, attr)
     value = class_attribute(it, base.cls, attr)
     if isinstance(value, FuncV):

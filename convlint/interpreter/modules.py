@@ -15,9 +15,10 @@ from ..torchlib.events import ChannelUse, ConvBuilt, WindowApplied
 from ..torchlib.flattening import dim_size
 from ..torchlib.layers import Conv, ModuleList, Opaque, Pool, Sequential
 from ..torchlib.values import (
-    CHANNEL_PREFIX, NONE, UNKNOWN, Flow, Layer, LayerV, StepKind, StrV, TensorV, TupleV, Value, applied,
+    CHANNEL_PREFIX, NONE, UNKNOWN, BoolV, FloatV, Flow, IntV, Layer, LayerV, NoneV, StepKind, StrV, TensorV, TupleV,
+    Value, applied, sequence_of,
 )
-from .classes import class_kind, find_method, is_dataclass, same_file_bases, torch_layer_base
+from .classes import DICT_VIEWS, class_kind, find_method, is_dataclass, same_file_bases, torch_layer_base
 from .functions import call_function, run_function
 from ..limits import MAX_DEPTH
 from .machine import CallSite, Interpreter, in_owner
@@ -180,17 +181,39 @@ def self_method(it: Interpreter, method: SelfMethodV, arguments: Arguments, site
                 return NONE
             sv.seq_layers = list(sequential(it, args, site).layers)
         return NONE
+    if method.name in DICT_VIEWS and not args and not kwargs:
+        return _registered(sv, method.name)
     if method.name in ("add_module", "register_module"):
         if len(args) == 2 and isinstance(args[0], StrV):
             sv.attrs[args[0].text] = args[1]
             if sv.seq_layers is not None:
                 added = args[1]
                 sv.seq_layers.append(added.layer if isinstance(added, LayerV) else Opaque(site.node))
-        else:
+        else:  # a module under a name not known: what the instance holds is no longer known
             sv.attrs.clear()
             sv.seq_layers = None
+            sv.complete = False
         return NONE
     return UNKNOWN
+
+
+def _registered(sv: SelfV, view: str) -> Value:
+    """``self.items()`` of an ``nn.ModuleDict`` subclass: its modules in the order they were added,
+    when every attribute is a known layer or a plain number, string or flag (anything else may be
+    a module too)."""
+    if not sv.complete:
+        return UNKNOWN
+    layers = []
+    for name, value in sv.attrs.items():
+        if isinstance(value, LayerV):
+            layers.append((name, value))
+        elif not isinstance(value, (IntV, FloatV, BoolV, StrV, NoneV)):
+            return UNKNOWN
+    if view == "keys":
+        return sequence_of(tuple(StrV(name) for name, _ in layers))
+    if view == "values":
+        return sequence_of(tuple(value for _, value in layers))
+    return sequence_of(tuple(TupleV((StrV(name), value)) for name, value in layers))
 
 
 def assign_self(base: SelfV, name: str, value: Value) -> None:
@@ -300,9 +323,11 @@ def dataclass_instance(it: Interpreter, cls: ast.ClassDef, arguments: Arguments)
 
 
 def run_composite(it: Interpreter, layer: Composite, t: TensorV, st: State, ctx: Context,
-                  extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None) -> Value:
-    """The module applied to ``t``: its variants' results merged into one value."""
-    ends = composite_ends(it, layer, t, st, ctx, extra, kwargs)
+                  extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None,
+                  given: Optional[Value] = None) -> Value:
+    """The module applied to ``t`` (or to ``given``, a list of maps whose first is ``t``: DenseNet's
+    layers take every map before them): its variants' results merged into one value."""
+    ends = composite_ends(it, layer, t, st, ctx, extra, kwargs, given)
     return UNKNOWN if ends is None else composite_result(layer, t, st, ends)
 
 
@@ -314,15 +339,15 @@ def composite_result(layer: Composite, t: TensorV, st: State, ends: List[State])
 
 @in_owner(lambda layer: layer.cls())
 def composite_ends(it: Interpreter, layer: Composite, t: TensorV, st: State, ctx: Context,
-                   extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None
-                   ) -> Optional[List[State]]:
+                   extra: Sequence[Value] = (), kwargs: Optional[Dict[str, Value]] = None,
+                   given: Optional[Value] = None) -> Optional[List[State]]:
     """The end states of the module's ``forward`` on ``t``, one or more per variant (None: not run)."""
     variants = layer.variants
     if not variants or ctx.depth >= MAX_DEPTH:
         return None
     cls = variants[0].self_v.cls
     forward = find_method(it, cls, "forward")
-    sequential = forward is None and not extra and not kwargs and \
+    sequential = forward is None and not extra and not kwargs and given is None and \
         all(v.self_v.seq_layers is not None for v in variants)
     if not sequential and (forward is None or id(forward) in it.in_progress):
         return None
@@ -344,7 +369,8 @@ def composite_ends(it: Interpreter, layer: Composite, t: TensorV, st: State, ctx
                 start.returned = Sequential(layer.node, layers).apply(t, flow_of(it, start, inner))
                 ends.append(start)
                 continue
-            ends.extend(run_function(it, forward, Arguments([t, *extra], dict(kwargs or {})), start, inner,
+            first = t if given is None else given
+            ends.extend(run_function(it, forward, Arguments([first, *extra], dict(kwargs or {})), start, inner,
                                      variant.self_v, split=True))
     finally:
         it.in_progress.discard(id(forward))

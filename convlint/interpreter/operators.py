@@ -7,7 +7,7 @@ import math
 import re
 from typing import Dict, List, Optional, Tuple, Type
 
-from ..limits import MAX_INT_BITS, MAX_ITEMS, MAX_MERGED_STEPS
+from ..limits import MAX_INT_BITS, MAX_ITEMS, MAX_MERGED_STEPS, MAX_STR_CHARS
 from ..symbolic.dims import ZERO
 from ..symbolic.poly import Poly
 from ..torchlib.catalogue import as_poly
@@ -36,6 +36,12 @@ def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: a
           ctx: Context) -> Value:
     if isinstance(left, TensorV) or isinstance(right, TensorV):
         return tensor_binop(it, op, left, right, node, st, ctx)
+    if isinstance(left, StrV):
+        if op == "%":
+            return _formatted(left, right)
+        if op == "+" and isinstance(right, StrV) and len(left.text) + len(right.text) <= MAX_STR_CHARS:
+            return StrV(left.text + right.text)
+        return UNKNOWN
     a, b = as_poly(left), as_poly(right)
     if isinstance(left, FloatV) or isinstance(right, FloatV) or op == "/":
         return float_arithmetic(op, left, right)  # (`/` makes a float of two ints: `divisor / 2`)
@@ -47,6 +53,31 @@ def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: a
             return TupleV(left.items * max(b.value, 0))
         return UNKNOWN
     return integer(_arithmetic(op, a, b))
+
+
+_PLAIN_FORMAT = re.compile(r"(?:[^%]|%[dis%])*", re.S)
+
+
+def _formatted(template: StrV, values: Value) -> Value:
+    """``"denselayer%d" % (i + 1)``: a name built from known numbers and strings (plain ``%d``,
+    ``%i`` and ``%s`` only: a width could make any size of string)."""
+    if not _PLAIN_FORMAT.fullmatch(template.text):
+        return UNKNOWN
+    items = values.items if isinstance(values, TupleV) else (values,)
+    plain: List[object] = []
+    for item in items:
+        number = as_poly(item)
+        if isinstance(item, StrV):
+            plain.append(item.text)
+        elif number is not None and number.value is not None:
+            plain.append(number.value)
+        else:
+            return UNKNOWN
+    try:
+        text = template.text % tuple(plain)
+    except (TypeError, ValueError, OverflowError):
+        return UNKNOWN
+    return StrV(text) if len(text) <= MAX_STR_CHARS else UNKNOWN
 
 
 def number_of(value: Value) -> Optional[float]:
@@ -256,13 +287,15 @@ def builtin_kind(value: Value) -> Optional[str]:
         return "sequence"   # a tuple or a list: which one is not kept
     if value is NONE:
         return "none"
+    if isinstance(value, TensorV):
+        return "tensor"
     if isinstance(value, (ClassV, FuncV, PartialV)) or (isinstance(value, RefV) and is_layer_class(value.qualname)):
         return "class"      # a class or a function (a layer class given as `norm_layer=nn.BatchNorm2d`)
     return None
 
 
 _SEQUENCE_TYPES = ("typing.Sequence", "collections.abc.Sequence", "typing.Iterable", "collections.abc.Iterable")
-_KINDS = ("int", "bool", "str", "sequence", "none", "float", "class")
+_KINDS = ("int", "bool", "str", "sequence", "none", "float", "class", "tensor")
 # isinstance(value of this kind, this class): True, False, or absent when it cannot be told
 _BUILTIN_INSTANCE: Dict[Tuple[str, str], bool] = {
     **{(kind, "builtins.int"): kind in ("int", "bool") for kind in _KINDS},
@@ -270,8 +303,11 @@ _BUILTIN_INSTANCE: Dict[Tuple[str, str], bool] = {
     **{(kind, "builtins.float"): kind == "float" for kind in _KINDS},
     **{(kind, "builtins.str"): kind == "str" for kind in _KINDS},
     **{(kind, t): kind in ("sequence", "str") for kind in _KINDS for t in _SEQUENCE_TYPES},
-    **{(kind, t): False for kind in ("int", "bool", "str", "none", "float", "class")
+    **{(kind, t): False for kind in ("int", "bool", "str", "none", "float", "class", "tensor")
        for t in ("builtins.tuple", "builtins.list")},
+    # DenseNet's layers take a map or a list of maps: `if isinstance(input, Tensor):`
+    **{(kind, "torch.Tensor"): kind == "tensor" for kind in _KINDS},
+    **{("tensor", t): t in ("typing.Iterable", "collections.abc.Iterable") for t in _SEQUENCE_TYPES},
 }
 
 
