@@ -257,8 +257,8 @@ def call_method(x: TensorV, name: str, args: Sequence[Value], kwargs: Mapping[st
 def channel_range(x: TensorV, node: ast.AST, lower: Optional[Poly], upper: Optional[Poly], facts: Facts) -> Value:
     """``x[:, lower:upper]`` (GhostNet's ``out[:, :self.out_chs]``): the channels in the range, where
     they are numbers or ``upper`` provably within the map's channels; the other dims unchanged."""
-    if x.flat or x.channels is None:
-        return UNKNOWN
+    if x.flat or x.channels is None or x.channels_last:
+        return UNKNOWN  # (channels last: dim 1 is a spatial one)
     channels = facts.resolve(x.channels)
     start = Poly.const(0) if lower is None else facts.resolve(lower)
     stop = channels if upper is None else facts.resolve(upper)
