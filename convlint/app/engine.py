@@ -120,8 +120,13 @@ def may_hold_finding(data: bytes, project: Optional[Project] = None, environment
         return False
     if project is not None and project.imports_from_tree(data):
         return True
-    installed = installed_modules(environment) if environment is not None else None
-    return installed is not None and any(installed.has_module(m) for m in imported_modules(data))
+    return environment is not None and imports_installed(data, environment)
+
+
+def imports_installed(data: bytes, environment: Environment) -> bool:
+    """Whether a file's bytes import a library installed in ``environment`` (read in place)."""
+    installed = installed_modules(environment)
+    return any(installed.has_module(m) for m in imported_modules(data))
 
 
 def check_source(source: str, path: str, request: CheckRequest = DEFAULT, relevant: bool = True,

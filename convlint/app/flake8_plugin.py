@@ -20,8 +20,8 @@ from .cache import ResultCache
 from ..limits import MAX_BYTES
 from ..source.prefilter import TORCH_CODE
 from .engine import (
-    INTERNAL_ERROR, CheckRequest, Selection, check_source, environment_of, library_fingerprint, may_hold_finding,
-    too_large,
+    INTERNAL_ERROR, CheckRequest, Selection, check_source, environment_of, imports_installed, library_fingerprint,
+    may_hold_finding, too_large,
 )
 
 
@@ -76,7 +76,7 @@ class Plugin:
         directory = os.path.dirname(os.path.abspath(self.filename)) if self.filename not in ("stdin", "-") \
             else os.getcwd()
         input_size, python, config_error = _settings(directory)
-        if not relevant and not may_hold_finding(data, environment=environment_of(python)):
+        if not relevant and not imports_installed(data, environment_of(python)):
             return  # (torch code that imports no installed library: no layer to judge)
         if config_error is not None:
             yield 1, 0, f"CVL001 cannot check: broken configuration: {config_error}", type(self)

@@ -117,17 +117,17 @@ def call_def(it: Interpreter, func: FuncV, arguments: Arguments, site: CallSite)
 def call_layer(it: Interpreter, func: LayerV, arguments: Arguments, site: CallSite) -> Value:
     args = arguments.positional
     layer = func.layer
-    maps = args[0] if args and isinstance(args[0], TupleV) else None
-    if isinstance(layer, Composite) and not arguments.starred and maps is not None and maps.items and \
-            all(isinstance(m, TensorV) for m in maps.items):  # `layer(features)`: a list of maps
-        first = maps.items[0]
-        assert isinstance(first, TensorV)  # (checked above)
-        return run_composite(it, layer, first, site.st, site.ctx, args[1:], arguments.keywords, given=maps)
-    if arguments.starred or not args or not isinstance(args[0], TensorV):
+    if arguments.starred or not args:
+        return UNKNOWN
+    first, given = args[0], None
+    if isinstance(layer, Composite) and isinstance(first, TupleV) and first.items and \
+            all(isinstance(m, TensorV) for m in first.items):  # `layer(features)`: a list of maps
+        first, given = first.items[0], first
+    if not isinstance(first, TensorV):
         return UNKNOWN
     if isinstance(layer, Composite):  # its forward may take more than the tensor
-        return run_composite(it, layer, args[0], site.st, site.ctx, args[1:], arguments.keywords)
-    return applied(layer, args[0], layer.apply(args[0], flow_of(it, site.st, site.ctx)))
+        return run_composite(it, layer, first, site.st, site.ctx, args[1:], arguments.keywords, given)
+    return applied(layer, first, layer.apply(first, flow_of(it, site.st, site.ctx)))
 
 
 @callee(TensorMethodV)

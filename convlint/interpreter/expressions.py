@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..symbolic.poly import Poly
 from ..source.module_names import dotted
@@ -23,7 +23,7 @@ from .machine import Interpreter, expression
 from .objects import (
     ClassV, DictV, FuncV, RangeV, SelfMethodV, SelfV, SuperV, TensorMethodV,
 )
-from .operators import BIN_OPS, binop, comparison, to_cond
+from .operators import BIN_OPS, binop, comparison, text_part, to_cond
 from .state import Context, State
 
 _NUMBERS: Dict[int, IntV] = {}  # the IntV of each small literal (values never change: one is enough)
@@ -169,13 +169,10 @@ def formatted(it: Interpreter, node: ast.JoinedStr, st: State, ctx: Context) -> 
             continue
         if not isinstance(value, ast.FormattedValue) or value.format_spec is not None or value.conversion != -1:
             return UNKNOWN
-        inner = it.eval(value.value, st, ctx)
-        if isinstance(inner, StrV):
-            parts.append(inner.text)
-        elif isinstance(inner, IntV) and inner.poly.value is not None:
-            parts.append(str(inner.poly.value))
-        else:
+        part = text_part(it.eval(value.value, st, ctx))
+        if part is None:
             return UNKNOWN
+        parts.append(str(part))
     return StrV("".join(parts))
 
 
@@ -241,12 +238,9 @@ def _tensor_indexed(it: Interpreter, x: TensorV, node: ast.Subscript, st: State,
         return UNKNOWN
     if rest and not ellipsis and (x.dims is None or x.rank_open or len(rest) > len(x.dims)):
         return UNKNOWN  # (more parts than dims is torch's error, not a range)
-    bounds = []
-    for bound in (parts[1].lower, parts[1].upper):
-        p = None if bound is None else as_poly(it.eval(bound, st, ctx))
-        if bound is not None and p is None:
-            return UNKNOWN
-        bounds.append(p)
+    bounds = _slice_bounds(it, parts[1], st, ctx)
+    if bounds is None:
+        return UNKNOWN
     return channel_range(x, node, bounds[0], bounds[1], st.facts)
 
 
@@ -259,18 +253,26 @@ def _sliced(it: Interpreter, base: Value, part: ast.Slice, st: State, ctx: Conte
     """``channels[1:]``, ``layers[:-1]``: a list's items between known bounds."""
     if not isinstance(base, TupleV):
         return UNKNOWN
-    bounds: List[Optional[int]] = []
-    for bound in (part.lower, part.upper, part.step):
-        if bound is None:
-            bounds.append(None)
-            continue
-        p = as_poly(it.eval(bound, st, ctx))
-        if p is None or p.value is None:
-            return UNKNOWN
-        bounds.append(p.value)
-    if bounds[2] == 0:
+    bounds = _slice_bounds(it, part, st, ctx)
+    if bounds is None or any(b is not None and b.value is None for b in bounds):
         return UNKNOWN
-    return sequence_of(base.items[slice(*bounds)])
+    lower, upper, step = (None if b is None else b.value for b in bounds)
+    if step == 0:
+        return UNKNOWN
+    return sequence_of(base.items[lower:upper:step])
+
+
+def _slice_bounds(it: Interpreter, part: ast.Slice, st: State, ctx: Context
+                  ) -> Optional[Tuple[Optional[Poly], Optional[Poly], Optional[Poly]]]:
+    """A slice's lower bound, upper bound and step as integers (None where it gives none); None when
+    one it gives is not an integer."""
+    bounds = []
+    for bound in (part.lower, part.upper, part.step):
+        p = None if bound is None else as_poly(it.eval(bound, st, ctx))
+        if bound is not None and p is None:
+            return None
+        bounds.append(p)
+    return bounds[0], bounds[1], bounds[2]
 
 
 @expression(ast.IfExp)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import Dict, List, Optional, Tuple, Type
+from dataclasses import replace
+from typing import Dict, List, Optional, Tuple, Type, Union
 
 from ..limits import MAX_INT_BITS, MAX_ITEMS, MAX_MERGED_STEPS, MAX_STR_CHARS
 from ..symbolic.dims import ZERO
@@ -55,6 +56,16 @@ def binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: a
     return integer(_arithmetic(op, a, b))
 
 
+def text_part(value: Value) -> Optional[Union[str, int]]:
+    """A known string or integer, as Python has it, for a name built from it (``f"layer{i}"``,
+    ``"layer%d" % i``); None for anything else (a flag would print as ``True``, not as its number)."""
+    if isinstance(value, StrV):
+        return value.text
+    if isinstance(value, IntV) and value.poly.value is not None:
+        return value.poly.value
+    return None
+
+
 _PLAIN_FORMAT = re.compile(r"(?:[^%]|%[dis%])*", re.S)
 
 
@@ -64,15 +75,9 @@ def _formatted(template: StrV, values: Value) -> Value:
     if not _PLAIN_FORMAT.fullmatch(template.text):
         return UNKNOWN
     items = values.items if isinstance(values, TupleV) else (values,)
-    plain: List[object] = []
-    for item in items:
-        number = as_poly(item)
-        if isinstance(item, StrV):
-            plain.append(item.text)
-        elif number is not None and number.value is not None:
-            plain.append(number.value)
-        else:
-            return UNKNOWN
+    plain = [text_part(item) for item in items]
+    if any(p is None for p in plain):
+        return UNKNOWN
     try:
         text = template.text % tuple(plain)
     except (TypeError, ValueError, OverflowError):
@@ -125,9 +130,10 @@ def integer(p: Optional[Poly]) -> Value:
 def tensor_binop(it: Interpreter, op: Optional[str], left: Value, right: Value, node: ast.AST, st: State,
                  ctx: Context) -> Value:
     if isinstance(left, TensorV) and isinstance(right, TensorV):
+        join = ResidualAdd(node, left, right, st.facts)
         if op == "+":
-            residual_add(it, node, left, right, st, ctx)
-        if ResidualAdd(node, left, right, st.facts).fails():
+            report_join(it, st, ctx, lambda built_at: replace(join, built_at=built_at))
+        if join.fails():
             return UNKNOWN  # torch raises here: nothing downstream is judged from it (no cascade)
         return merged(it, left, right, node)
     tensor = left if isinstance(left, TensorV) else right
@@ -135,10 +141,6 @@ def tensor_binop(it: Interpreter, op: Optional[str], left: Value, right: Value, 
         # a scalar or a parameter: same shape (a broadcasting parameter keeps the feature map's)
         return tensor.then(Step(StepKind.KEEP, node))
     return UNKNOWN
-
-
-def residual_add(it: Interpreter, node: ast.AST, a: TensorV, b: TensorV, st: State, ctx: Context) -> None:
-    report_join(it, st, ctx, lambda built_at: ResidualAdd(node, a, b, st.facts, built_at=built_at))
 
 
 def merged(it: Interpreter, a: TensorV, b: TensorV, node: ast.AST) -> TensorV:
