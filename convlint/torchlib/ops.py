@@ -14,7 +14,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 from ..source.module_names import dotted
 from ..symbolic.dims import ONE, ZERO, Dim, Relation, Resize
 from ..limits import MAX_ITEMS
-from ..symbolic.poly import Facts, Poly, lower_bound
+from ..symbolic.poly import Facts, Poly, prove_greater
 from .catalogue import adaptive_pool, as_bool, as_poly, pool
 from .events import Concatenation
 from .flattening import flatten
@@ -267,16 +267,11 @@ def channel_range(x: TensorV, node: ast.AST, lower: Optional[Poly], upper: Optio
         if not picked:
             return UNKNOWN
         return x.then(ChannelSlice(node, picked.start, len(picked)).step(), channels=Poly.const(len(picked)))
-    size = stop - start
-    low, within = lower_bound(start, facts), lower_bound(channels - stop, facts)
-    if low is None or low < 0 or within is None or within < 0 or not _positive_size(size, facts):
+    before = Poly.const(-1)
+    if not (prove_greater(start, before, facts) and prove_greater(channels - stop, before, facts)
+            and prove_greater(stop, start, facts)):
         return UNKNOWN  # (a negative bound counts from the end: not followed symbolically)
-    return x.then(Step(StepKind.OTHER, node), channels=size)
-
-
-def _positive_size(size: Poly, facts: Facts) -> bool:
-    bound = lower_bound(size, facts)
-    return bound is not None and bound >= 1
+    return x.then(Step(StepKind.OTHER, node), channels=stop - start)
 
 
 def tensor_size(t: TensorV, k: int) -> Value:
