@@ -215,10 +215,11 @@ class TransposedConv(Replayable):
 
 @dataclass(eq=False)
 class ChannelSlice(Replayable):
-    """Channels ``start`` to ``start + size`` of a map: a group ``torch.split``/``chunk`` gives."""
+    """Channels ``start`` to ``start + size`` of a map: a group ``torch.split``/``chunk`` gives, or a
+    range ``x[:, a:b]``."""
 
-    start: int = 0
-    size: int = 1
+    start: Poly = ZERO
+    size: Poly = ONE
     kind = StepKind.OTHER
     replays_as = frozenset()  # (a reproducer's own "Channels" layer: convlint.confirm.spec)
 

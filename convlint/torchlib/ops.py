@@ -181,8 +181,7 @@ def _split(site: OpSite, x: Value, rest: Sequence[Value], kwargs: Mapping[str, V
     if len(sizes) > MAX_ITEMS:
         return UNKNOWN
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    return TupleV(tuple(x.then(ChannelSlice(site.node, start, s).step(), channels=Poly.const(s))
-                        for start, s in zip(starts, sizes)))
+    return TupleV(tuple(_channels(x, site.node, Poly.const(start), Poly.const(s)) for start, s in zip(starts, sizes)))
 
 
 @_tensor
@@ -266,12 +265,17 @@ def channel_range(x: TensorV, node: ast.AST, lower: Optional[Poly], upper: Optio
         picked = range(channels.value)[start.value:stop.value]  # Python's own slice rules (negatives)
         if not picked:
             return UNKNOWN
-        return x.then(ChannelSlice(node, picked.start, len(picked)).step(), channels=Poly.const(len(picked)))
+        return _channels(x, node, Poly.const(picked.start), Poly.const(len(picked)))
     before = Poly.const(-1)
     if not (prove_greater(start, before, facts) and prove_greater(channels - stop, before, facts)
             and prove_greater(stop, start, facts)):
         return UNKNOWN  # (a negative bound counts from the end: not followed symbolically)
-    return x.then(Step(StepKind.OTHER, node), channels=stop - start)
+    return _channels(x, node, start, stop - start)
+
+
+def _channels(x: TensorV, node: ast.AST, start: Poly, size: Poly) -> TensorV:
+    """``size`` channels of ``x`` from ``start`` on."""
+    return x.then(ChannelSlice(node, start, size).step(), channels=size)
 
 
 def tensor_size(t: TensorV, k: int) -> Value:
