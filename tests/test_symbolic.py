@@ -77,3 +77,16 @@ def test_symbolic_stride_needs_a_bound():
     assert compare_dims(strided, Dim("H"), f).relation is Relation.UNKNOWN  # s may be 1
     f.add_unequal(P("s"), C(1))
     assert compare_dims(strided, Dim("H"), f).relation is Relation.DIFFER
+
+
+def test_windows_of_one_symbolic_stride_compare_by_their_offset():
+    # a ResNet/RegNet branch (3x3, stride s, padding 1) and its projection (1x1, stride s): both are
+    # floor((H - 1) / s) + 1, whatever s is; a same-padded conv before the strided one changes nothing
+    f = facts("s")
+    x = Dim("H")
+    branch = x.then(_conv(3, 1, 1)).then(Window(C(3), P("s"), C(1), C(1), False, True))
+    projection = x.then(Window(C(1), P("s"), C(0), C(1), False, True))
+    assert compare_dims(branch, projection, f).relation is Relation.EQUAL
+    # a stride-1 valid conv before it shifts the offset: not provably equal (nor different for every s)
+    shifted = x.then(_conv(3, 1, 0)).then(Window(C(3), P("s"), C(1), C(1), False, True))
+    assert compare_dims(shifted, projection, f).relation is Relation.UNKNOWN

@@ -37,6 +37,10 @@ def call(it: Interpreter, node: ast.Call, st: State, ctx: Context) -> Value:
                 return mutate_dict(it, receiver, current, node, st, ctx)
             if isinstance(current, LayerV) and func_node.attr in _MODULE_MUTATORS:
                 return mutate_module(it, receiver, current, node, st, ctx)
+    elif type(func_node) is ast.Attribute and func_node.attr == "get" and type(func_node.value) is ast.Name:
+        current = st.env.get(func_node.value.id)
+        if isinstance(current, DictV) and not isinstance(current, NamespaceV):
+            return dict_get(it, current, node, st, ctx)
     if id(node) in st.call_results:
         return st.call_results.pop(id(node))
     func = it.eval(node.func, st, ctx)
@@ -162,6 +166,16 @@ def mutate_list(it: Interpreter, receiver: ast.expr, node: ast.Call, st: State, 
             new = sequence_of(current.items + args[0].items)
     assign(it, receiver, new, st)
     return NONE
+
+
+def dict_get(it: Interpreter, current: DictV, node: ast.Call, st: State, ctx: Context) -> Value:
+    """``kwargs.get("norm_layer")``: the value, or the default when the key is missing (a dict value
+    holds every key the code gave it, as ``pop`` reads it too)."""
+    arguments = call_arguments(it, node, st, ctx)
+    args = arguments.positional
+    if arguments.starred or arguments.keywords or not 1 <= len(args) <= 2 or not isinstance(args[0], StrV):
+        return UNKNOWN
+    return current.items.get(args[0].text, args[1] if len(args) == 2 else NONE)
 
 
 def mutate_dict(it: Interpreter, receiver: ast.expr, current: DictV, node: ast.Call, st: State,

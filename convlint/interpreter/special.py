@@ -181,6 +181,26 @@ def _len(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value
     return UNKNOWN
 
 
+@special("builtins.sum")
+def _sum(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
+    """``sum(block_repeats)``, ``sum(layers, 1)``: the total of a known list of whole numbers."""
+    args = arguments.positional
+    if not 1 <= len(args) <= 2 or arguments.keywords or arguments.starred:
+        return UNKNOWN
+    items = sequence_items(args[0])
+    if items is None and isinstance(args[0], RangeV) and args[0].numbers is not None and len(args[0].numbers) <= 4096:
+        items = [IntV(Poly.const(n)) for n in args[0].numbers]
+    if items is None:
+        return UNKNOWN
+    total = Poly.const(0)
+    for item in [*items, *args[1:]]:
+        p = as_poly(item) if isinstance(item, IntV) else None
+        if p is None:
+            return UNKNOWN  # (floats, tensors and unknowns: not a channel count)
+        total = total + p
+    return IntV(total)
+
+
 @special("builtins.enumerate")
 def _enumerate(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
     args = arguments.positional

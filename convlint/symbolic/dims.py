@@ -193,7 +193,7 @@ def compare_dims(a: Dim, b: Dim, facts: Facts, fix_conv_padding: bool = False) -
     while ops_a and ops_b and ops_a[0] == ops_b[0]:
         ops_a.pop(0)
         ops_b.pop(0)
-    if ops_a == ops_b:
+    if ops_a == ops_b or _normal_form(ops_a, facts) == _normal_form(ops_b, facts):
         return DimComparison(Relation.EQUAL)
     delta_a, delta_b = _stride_one_delta(ops_a, facts), _stride_one_delta(ops_b, facts)
     if delta_a is not None and delta_b is not None:
@@ -225,6 +225,33 @@ def compare_dims(a: Dim, b: Dim, facts: Facts, fix_conv_padding: bool = False) -
         example = _failing_input(full_a, full_b)
         return DimComparison(Relation.SOMETIMES, example)
     return result
+
+
+def _normal_form(ops: Sequence[SizeOp], facts: Facts) -> Tuple[object, ...]:
+    """A chain written so that chains giving the same size for every input size read the same.
+
+    A floor window is ``floor((n + c) / s) + 1`` with ``c = 2P - D(K-1) - 1``: what the kernel, padding
+    and dilation are matters only through ``c``, and stride-1 windows and pads before it only shift
+    ``n``. So a 3x3 conv with padding 1 and a 1x1 conv with padding 0 at the same stride (a ResNet
+    branch and its projection) are the same window, and a same-padded conv before a strided one
+    vanishes.
+    """
+    form: List[object] = []
+    shift = ZERO
+    for op in ops:
+        if isinstance(op, Window) and not op.ceil:
+            if op.s.value == 1:
+                shift = shift + op.size_change()
+            else:
+                form.append(("window", facts.resolve(shift + op.size_change() - ONE), facts.resolve(op.s)))
+                shift = ZERO
+        elif isinstance(op, Pad):
+            shift = shift + op.total
+        else:
+            form.extend((("shift", facts.resolve(shift)), op))
+            shift = ZERO
+    form.append(("shift", facts.resolve(shift)))
+    return tuple(form)
 
 
 def _failing_input(ops_a: Sequence[SizeOp], ops_b: Sequence[SizeOp]) -> Optional[int]:
