@@ -199,6 +199,15 @@ def shape_after(layer: Sequence[Any], shape: List[int], tally: Optional[_Tally] 
             raise Refused("features", (c_in, shape[-1]))
         tally.tensor(elements // max(c_in, 1) * c_out, c_in)
         return shape[:-1] + [c_out]
+    if name == "Upsample" and args.get("size") is not None:
+        size = args["size"]
+        if not isinstance(size, (tuple, list)) or len(size) != len(shape) - 2 or not 3 <= len(shape) <= 5:
+            raise Refused("rank")
+        out = shape[:2] + [_integer(n) for n in size]
+        if min(out) < 1:
+            raise Refused("size")
+        tally.tensor(math.prod(out))
+        return out
     if name == "Upsample":
         factor = args.get("scale_factor")
         if isinstance(factor, bool) or not isinstance(factor, (int, float)):

@@ -21,10 +21,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 from ..analysis.residual import ResidualShapes
 from ..limits import MAX_TRIES
 from ..rules.base import Replay, Rule
+from ..symbolic.dims import Dim
 from ..symbolic.poly import FLOOR_ATOMS, Facts, Poly
 from ..torchlib.events import ChannelUse, Concatenation, ConvBuilt, diverging
 from ..torchlib.flattening import FLATTENED_SIZE
-from ..torchlib.layers import NoReplay, Replayable, Template
+from ..torchlib.layers import NoReplay, Replayable, SizesOf, Template
 from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
 from .replay import Refused, Untraceable, argument_refusal, joined_mismatch, mismatched_dims, shape_through
 from .scaling import SIZES, Spec, affordable
@@ -201,6 +202,34 @@ def _materialize(templates: Sequence[Template], facts: Facts, env: Env,
     return out, channels
 
 
+def _at_size(layers: Sequence[Layer], root: str, size: Sequence[int], facts: Facts, env: Env) -> Optional[List[Layer]]:
+    """``layers`` for an input of spatial ``size``: a resize to other maps' sizes gets those sizes in
+    numbers (None when they cannot be had: a size from another input, or no valid size)."""
+    out: List[Layer] = []
+    for name, args in layers:
+        if name == CONCAT:
+            parts = [_at_size(part, root, size, facts, env) for part in args["parts"]]
+            if any(part is None for part in parts):
+                return None
+            out.append((name, {"parts": parts}))
+        elif isinstance(args.get("size"), SizesOf):
+            numbers = {a: Poly.const(v) for a, v in env.items()}
+            sizes = []
+            for dim in args["size"].dims:
+                owner, _, place = dim.base.rpartition("#")
+                if owner != root or not place.isdigit() or not 1 <= int(place) <= len(size):
+                    return None
+                ops = [op.resolved(facts).resolved(Facts(subst=numbers)) for op in dim.ops]
+                n = Dim(dim.base, tuple(ops)).concrete(size[len(size) - int(place)], Facts())
+                if n is None:
+                    return None
+                sizes.append(n)
+            out.append((name, {**args, "size": tuple(sizes)}))
+        else:
+            out.append((name, args))
+    return out
+
+
 # --- checked against the replay of torch's rules ------------------------------------------------
 
 
@@ -308,14 +337,18 @@ def _joined_spec(op: str, branch: TensorV, shortcut: TensorV, branch_steps: Sequ
         if not _take_arguments([layer for chain in layers for layer in chain]):
             return None
         for size in _sizes_for(branch, rank):
-            common = _runs(layers[0], [2, c_in, *size])
-            sides = None if common is None else (_runs(layers[1], common), _runs(layers[2], common))
+            sized = [_at_size(chain, branch.root, size, facts, env) for chain in layers]
+            if any(chain is None for chain in sized):
+                continue
+            prefix_layers, branch_layers, shortcut_layers = (chain or [] for chain in sized)
+            common = _runs(prefix_layers, [2, c_in, *size])
+            sides = None if common is None else (_runs(branch_layers, common), _runs(shortcut_layers, common))
             if sides is None or sides[0] is None or sides[1] is None:
                 continue
             if want == "sizes" and not _sizes_differ(op, sides[0], sides[1]):
                 continue
-            return {"op": op, "input": [2, c_in, *size], "prefix": layers[0], "branch": layers[1],
-                    "shortcut": layers[2]}
+            return {"op": op, "input": [2, c_in, *size], "prefix": prefix_layers, "branch": branch_layers,
+                    "shortcut": shortcut_layers}
         return None
 
     return _search(free, facts, accept)
@@ -367,10 +400,11 @@ def channel_use_spec(use: ChannelUse) -> Optional[Spec]:
         if not _take_arguments(layers + last):
             return None
         for size in _sizes_for(t, rank):
-            shape = _runs(layers, [2, c_in, *size])
+            prefix = _at_size(layers, t.root, size, facts, env)
+            shape = None if prefix is None else _runs(prefix, [2, c_in, *size])
             if shape is None or (sized and shape[-1] == expected):
                 continue
-            return {"op": "consume", "input": [2, c_in, *size], "prefix": layers, "consumer": last[0]}
+            return {"op": "consume", "input": [2, c_in, *size], "prefix": prefix, "consumer": last[0]}
         return None
 
     return _search(free, facts, accept)

@@ -10,7 +10,7 @@ from ..source.module_names import dotted
 from ..torchlib.catalogue import as_poly
 from ..limits import MAX_INT_BITS, MAX_ITEMS, MAX_UNROLL
 from ..torchlib.layers import ModuleList, Sequential
-from ..torchlib.ops import channel_range, tensor_size
+from ..torchlib.ops import channel_range, shape_items, tensor_size
 from ..torchlib.values import (
     FALSE, NONE, TRUE, UNKNOWN, AndC, BoolV, FloatV, IntV, LayerV, NotC, OrC, ParamV, RefV, ShapeV, StrV, TensorV,
     TupleV, Value, sequence_of,
@@ -250,13 +250,16 @@ def _whole(part: ast.expr) -> bool:
 
 
 def _sliced(it: Interpreter, base: Value, part: ast.Slice, st: State, ctx: Context) -> Value:
-    """``channels[1:]``, ``layers[:-1]``: a list's items between known bounds."""
-    if not isinstance(base, TupleV):
+    """``channels[1:]``, ``layers[:-1]``: a list's items between known bounds; ``x.shape[2:]``."""
+    if not isinstance(base, (TupleV, ShapeV)):
         return UNKNOWN
     bounds = _slice_bounds(it, part, st, ctx)
     if bounds is None or any(b is not None and b.value is None for b in bounds):
         return UNKNOWN
     lower, upper, step = (None if b is None else b.value for b in bounds)
+    if isinstance(base, ShapeV):  # `x.shape[2:]`, `x.size()[-2:]`
+        return (shape_items(base.tensor, lower) or UNKNOWN) if lower is not None and upper is None and \
+            step is None else UNKNOWN
     if step == 0:
         return UNKNOWN
     return sequence_of(base.items[lower:upper:step])

@@ -17,7 +17,7 @@ from ..torchlib.layers import UNKNOWN_STEP, Sequential
 from ..torchlib.ops import OpSite
 from ..torchlib.values import (
     FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BoolV, CmpC, Cond, ConstC, FloatV, Flow, IntV, LayerV, NoneV, NotC, OrC,
-    ParamV, RefV, ShapeV, Step, StepKind, StrV, TensorV, TupleV, Value, sequence_of,
+    ParamV, RefV, ShapeV, SpatialSizesV, SpatialSizeV, Step, StepKind, StrV, TensorV, TupleV, Value, sequence_of,
 )
 from .classes import TORCH_BASES, is_layer_class
 from .conditions import SHAPE_TEST
@@ -30,6 +30,7 @@ BIN_OPS = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**", ast.Div: "/",
     ast.MatMult: "@",
 }
+SHAPES = (ShapeV, SpatialSizeV, SpatialSizesV)  # a tensor's shape, or sizes read from it
 _CMP_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
@@ -219,7 +220,7 @@ def compare(it: Interpreter, op: Type[ast.cmpop], left: Value, right: Value, lef
                       for a, b in zip(left.items, right.items))
         both = AndC(parts) if parts else TRUE
         return both if sym == "==" else NotC(both)
-    if isinstance(left, ShapeV) or isinstance(right, ShapeV) or (
+    if isinstance(left, SHAPES) or isinstance(right, SHAPES) or (
             (left is UNKNOWN or right is UNKNOWN) and re.search(r"\.shape\b|\.size\(", it.code(whole))):
         return AtomC(SHAPE_TEST + it.code(whole))
     if sym is not None and (isinstance(left, FloatV) or isinstance(right, FloatV)):

@@ -105,6 +105,8 @@ class Concatenation(Event):
 
 
 def _compare_sizes(a: TensorV, b: TensorV, facts: Facts) -> DimComparison:
+    if a.dims is None and b.dims is None and a.rank_open and b.rank_open and a.root == b.root:
+        return DimComparison(Relation.EQUAL)  # one input's sizes, whatever its rank (a map resized to it)
     dims = spatial_dims(a, b)
     if dims is None or a.resized_by_default or b.resized_by_default:
         return DimComparison(Relation.UNKNOWN)

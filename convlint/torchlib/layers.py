@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
-from ..symbolic.dims import ONE, ZERO, Pad, Resize, Scale, SizeOp, Window
+from ..symbolic.dims import ONE, ZERO, Dim, Pad, Resize, Scale, SizeOp, Window
 from ..symbolic.poly import Poly
 from .flattening import flatten
 from .values import (
@@ -304,6 +304,31 @@ class Upsample(Replayable):
         return ("Upsample", {"scale_factor": self.factor})
 
 
+@dataclass(frozen=True)
+class SizesOf:
+    """The sizes of spatial dims as a reproducer's input size makes them (``size=`` of a resize to
+    another map's sizes): numbers only once that input size is chosen."""
+
+    dims: Tuple[Dim, ...]
+
+
+@dataclass(eq=False)
+class ResizeTo(Replayable):
+    """``F.interpolate(x, size=skip.shape[2:])``: the map takes those sizes, whatever they are."""
+
+    dims: Tuple[Dim, ...] = ()
+    kind = StepKind.POOL
+    replays_as = frozenset({"Upsample"})
+
+    def apply(self, t: TensorV, flow: Flow) -> Value:
+        if t.flat or t.dims is None or len(t.dims) != len(self.dims):
+            return UNKNOWN
+        return t.then(self.step(), dims=self.dims)
+
+    def replay(self, ndim: int) -> Optional[Template]:
+        return ("Upsample", {"size": SizesOf(self.dims)})
+
+
 @dataclass(eq=False)
 class Flatten(Replayable):
     start_dim: int = 1
@@ -398,6 +423,6 @@ UNKNOWN_STEP = Step(StepKind.OTHER, NOWHERE)  # a change convlint does not model
 def replayed_families() -> FrozenSet[str]:
     """Every torch class a reproducer may build (the confirmation child's whitelist)."""
     names: FrozenSet[str] = frozenset()
-    for family in (Keep, Norm, Conv, TransposedConv, Pool, SizeOps, Upsample, Flatten, Linear, Sequential):
+    for family in (Keep, Norm, Conv, TransposedConv, Pool, SizeOps, Upsample, ResizeTo, Flatten, Linear, Sequential):
         names |= family.replays_as
     return names

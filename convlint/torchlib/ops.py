@@ -18,9 +18,10 @@ from ..symbolic.poly import Facts, Poly, prove_greater
 from .catalogue import adaptive_pool, as_bool, as_poly, pool
 from .events import Concatenation
 from .flattening import flatten
-from .layers import ChannelSlice, Upsample
+from .layers import ChannelSlice, ResizeTo, Upsample
 from .values import (
-    CHANNEL_PREFIX, FALSE, NONE, UNKNOWN, BatchSizeV, BoolV, Flow, IntV, ShapeV, Step, StepKind, TensorV, TupleV, Value,
+    CHANNEL_PREFIX, FALSE, NONE, UNKNOWN, BatchSizeV, BoolV, Flow, IntV, ShapeV, SpatialSizesV, SpatialSizeV, Step, StepKind, TensorV,
+    TupleV, Value,
 )
 
 class OpSite:
@@ -115,6 +116,15 @@ def _interpolate(site: OpSite, x: TensorV, rest: Sequence[Value], kwargs: Mappin
     if factor is not None and x.dims is not None and kwargs.get("size", NONE) is NONE and \
             (not rest or rest[0] is NONE):
         return Upsample(site.anchor, factor).apply(x, site.flow())
+    size = kwargs.get("size", rest[0] if rest else None)
+    if isinstance(size, SpatialSizesV) and x.dims is None and x.rank_open and not size.tensor.known_sizes:
+        # two inputs of open rank (a decoder block's map and its skip): the map now has the skip's
+        # sizes, named as the skip's are whatever rank the first layer gives them
+        return x.then(Step(StepKind.OTHER, site.node), root=size.tensor.root)
+    sizes = sizes_of(size, None if x.dims is None else len(x.dims))
+    if sizes is not None and not x.flat and not x.channels_last:
+        # resized to another map's sizes (a decoder meeting its skip): those sizes, whatever they are
+        return ResizeTo(site.anchor, sizes).apply(x.derive(dims=x.with_rank(len(sizes))), site.flow())
     return x.then(Step(StepKind.OTHER, site.node), dims=None)  # size unknown
 
 
@@ -284,7 +294,40 @@ def tensor_size(t: TensorV, k: int) -> Value:
         return BatchSizeV()
     if k == 1 and t.channels is not None and not t.flat:
         return IntV(t.channels)
+    if t.flat or t.channels_last:
+        return UNKNOWN
+    if t.dims is None:  # an input whose rank is open: its last dims are named from the end
+        return SpatialSizeV(Dim(f"{t.root}#{-k}")) if t.rank_open and -3 <= k < 0 else UNKNOWN
+    rank = len(t.dims) + 2
+    if 2 <= k < rank or -len(t.dims) <= k < 0:
+        return SpatialSizeV(t.dims[k % rank - 2])
     return UNKNOWN
+
+
+def shape_items(t: TensorV, lower: int) -> Optional[Value]:
+    """``x.shape[lower:]`` as a tuple of sizes (batch, channels, spatial), when it is known: the rank
+    is, or ``lower`` counts spatial dims from the end of an input whose rank is open; ``x.shape[2:]``
+    of such an input is all its spatial sizes."""
+    if t.flat or t.channels_last:
+        return None
+    if t.dims is None and t.rank_open and lower == 2:
+        return SpatialSizesV(t)
+    if t.dims is not None:
+        return TupleV(tuple(tensor_size(t, k) for k in range(len(t.dims) + 2))[lower:])
+    if t.rank_open and -3 <= lower < 0:
+        return TupleV(tuple(tensor_size(t, k) for k in range(lower, 0)))
+    return None
+
+
+def sizes_of(value: Optional[Value], rank: Optional[int]) -> Optional[Tuple[Dim, ...]]:
+    """The spatial sizes ``value`` lists (``x.shape[2:]``, ``(h, w)`` read from shapes), for a tensor
+    of ``rank`` spatial dims (None: not known), else None."""
+    if isinstance(value, SpatialSizesV):
+        return value.tensor.with_rank(rank) if rank is not None else None
+    if not isinstance(value, TupleV) or not value.items:
+        return None
+    dims = tuple(item.dim for item in value.items if isinstance(item, SpatialSizeV))
+    return dims if len(dims) == len(value.items) else None
 
 
 def concat(items: Sequence[Value], dim: Optional[Poly], node: ast.AST, flow: Flow) -> Value:

@@ -98,6 +98,22 @@ class ShapeV(Value):
 
 
 @dataclass(frozen=True)
+class SpatialSizeV(Value):
+    """``x.shape[2]`` / ``x.size(-1)``: one spatial size of a tensor, as its ``Dim`` (not a number);
+    kept so that ``F.interpolate(y, size=x.shape[2:])`` gives ``y`` the sizes of ``x``."""
+
+    dim: "Dim"
+
+
+@dataclass(frozen=True)
+class SpatialSizesV(Value):
+    """``x.shape[2:]`` of an input whose rank is still open: all its spatial sizes, as many as the
+    tensor resized to them has (``F.interpolate`` needs one per spatial dim)."""
+
+    tensor: "TensorV"
+
+
+@dataclass(frozen=True)
 class BatchSizeV(Value):
     """``x.size(0)`` / ``x.shape[0]``: the batch dim, as used in ``x.view(x.size(0), -1)``."""
 
