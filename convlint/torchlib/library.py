@@ -37,7 +37,8 @@ TIMM = Library("timm", ((1, 0), (1, 1)), (
     "timm.layers", "timm.layers.padding", "timm.layers.create_conv2d", "timm.layers.conv_bn_act",
     "timm.layers.norm_act", "timm.layers.create_norm_act", "timm.layers.create_act", "timm.layers.create_attn",
     "timm.layers.blur_pool", "timm.layers.drop", "timm.layers.helpers", "timm.layers.classifier",
-    "timm.layers.adaptive_avgmax_pool", "timm.layers.create_norm", "timm.models", "timm.models._builder",
+    "timm.layers.adaptive_avgmax_pool", "timm.layers.create_norm", "timm.layers.linear", "timm.models",
+    "timm.models._builder",
 ), '''
 import torch
 from torch import nn
@@ -217,6 +218,11 @@ def create_aa(aa_layer, channels=None, stride=2, enable=True, noop=nn.Identity, 
     return nn.Module()
 
 
+class Linear(nn.Linear):
+    # nn.Linear itself (a subclass that only changes how TorchScript sees it)
+    pass
+
+
 class DropPath(nn.Module):
     # drops whole samples at random while training: the shape is kept
     def __init__(self, *_, **__):
@@ -264,7 +270,7 @@ def make_divisible(v, divisor=8, min_value=None, *other, **others):
     if other or others or divisor % 2 != 0:
         return _not_modelled()
     floor = divisor if min_value is None else min_value
-    rounded = max(floor, (v + divisor // 2) // divisor * divisor)
+    rounded = max(floor, int(v + divisor / 2) // divisor * divisor)
     if 10 * rounded < 9 * v:
         rounded = rounded + divisor
     return rounded
