@@ -17,7 +17,7 @@ from ..torchlib.library import MODELLED_MODULES
 from .loader import library_index
 from .machine import Interpreter
 from .modules import flow_of, run_composite
-from .objects import Composite, Def, ProjectRefV, SelfV
+from .objects import ClassV, Composite, Def, ProjectRefV, SelfV
 from .state import Arguments, Context, State
 
 NO_ARGUMENTS = Arguments([], {})
@@ -107,10 +107,11 @@ def analyse_function(it: Interpreter, fn: Def) -> None:
         return
     # half a class's budget: what such a function builds beyond its own layers (a whole model
     # from a config) is checked by that model's and its blocks' own classes; the model builders
-    # of a file (resnet18, resnet34, ..., often dozens) share one class's budget
+    # of a file (resnet18, resnet34, ..., often dozens) share one class's budget, which the first
+    # may spend whole (an EfficientNet-B0 built with its numbers takes most of it)
     budget = STEP_BUDGET // 2
     if builds:
-        budget = min(budget, it.builder_steps)
+        budget = it.builder_steps
         if budget <= 0:
             return
     it.steps = STEP_BUDGET - budget
@@ -167,6 +168,10 @@ def builds_model(it: Interpreter, fn: Def) -> bool:
             f.name: {name for stmt in f.body for n in ast.walk(stmt) if isinstance(n, ast.Call)
                      for name in _called_or_handed(it, n)}
             for f in index.functions}
+        # a model class of another file builds this file's blocks too (timm's res2net builders hand
+        # `block=Bottle2neck` to `ResNet` from resnet.py)
+        classes |= {name for name in set().union(*calls.values()) - classes - set(functions)
+                    if _imported_module_class(it, name)}
         builders = {name for name, called in calls.items() if called & classes}
         grown = True
         while grown:  # the functions that reach a builder through this file's functions
@@ -177,6 +182,18 @@ def builds_model(it: Interpreter, fn: Def) -> bool:
         called_by_builders = set().union(*(calls[name] for name in builders)) if builders else set()
         it.builder_helpers = {id(functions[name]) for name in builders & called_by_builders}
     return id(fn) in it.builders
+
+
+def _imported_module_class(it: Interpreter, name: str) -> bool:
+    """Whether ``name`` is a torch module class this file imports from another file of the project."""
+    ref = it.index.names.get(name)
+    if not isinstance(ref, ProjectRefV):
+        return False
+    value = it.resolve_project(ref)
+    if not isinstance(value, ClassV):
+        return False
+    with it.within(value.node):
+        return class_kind(it, value.node) is not None
 
 
 def _called_or_handed(it: Interpreter, call: ast.Call) -> List[str]:
