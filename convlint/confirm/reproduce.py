@@ -306,8 +306,8 @@ def _joined_spec(op: str, branch: TensorV, shortcut: TensorV, branch_steps: Sequ
     """Two chains from one tensor joined by ``op`` ("add" or "cat") must fail; ``want`` as for
     ``residual_spec``."""
     branch_channels, shortcut_channels = branch.channels, shortcut.channels
-    if branch.root != shortcut.root or branch_channels is None or shortcut_channels is None:
-        return None
+    if branch.root != shortcut.root or (want != "sizes" and (branch_channels is None or shortcut_channels is None)):
+        return None  # (a finding on sizes needs no channel count: the replay gives them)
     n_common = len(branch.history) - len(branch_steps)
     prefix_steps = branch.history.steps()[:n_common]
     all_steps = tuple(prefix_steps) + tuple(branch_steps) + tuple(shortcut_steps)
@@ -326,9 +326,10 @@ def _joined_spec(op: str, branch: TensorV, shortcut: TensorV, branch_steps: Sequ
                    _atoms([branch.channels, shortcut.channels])) - set(facts.subst))
 
     def accept(env: Env) -> Optional[Spec]:
-        b, s = _eval(branch_channels, facts, env), _eval(shortcut_channels, facts, env)
+        b = None if branch_channels is None else _eval(branch_channels, facts, env)
+        s = None if shortcut_channels is None else _eval(shortcut_channels, facts, env)
         c_in = _eval(channels_in, facts, env)
-        if b is None or s is None or c_in is None or c_in < 1:
+        if (want != "sizes" and (b is None or s is None)) or c_in is None or c_in < 1:
             return None
         if want == "channels" and (b == s or 1 in (b, s)):
             return None

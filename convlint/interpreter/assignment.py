@@ -11,7 +11,7 @@ from ..torchlib.ops import tensor_size
 from ..torchlib.values import UNKNOWN, Layer, LayerV, ShapeV, StrV, TupleV, Value
 from .machine import Interpreter
 from .modules import assign_self
-from .objects import DictV, NamedLayersV, SelfV
+from .objects import DictV, NamedLayersV, NamespaceV, SelfV
 from .state import QUIET, State
 
 
@@ -22,6 +22,12 @@ def assign(it: Interpreter, target: ast.expr, value: Value, st: State) -> None:
         base = it.eval(target.value, st, QUIET)
         if isinstance(base, SelfV):
             assign_self(base, target.attr, value)
+        elif isinstance(base, NamespaceV) and base.copied and isinstance(target.value, ast.Name):
+            # `block_cnf.stride = 1` on a copy: that copy changes (any other name for it is forgotten)
+            for name, held in list(st.env.items()):
+                if held is base:
+                    st.env[name] = UNKNOWN
+            st.env[target.value.id] = NamespaceV({**base.items, target.attr: value}, copied=True, cls=base.cls)
     elif isinstance(target, ast.Subscript):
         replace_item(it, target, value, st)
     elif isinstance(target, (ast.Tuple, ast.List)):

@@ -8,9 +8,11 @@ from typing import Dict, List, Optional
 from ..torchlib import ops
 from ..torchlib.layers import ModuleList, Opaque, Sequential
 from ..torchlib.values import (
-    NONE, UNKNOWN, Layer, LayerV, ParamV, StrV, TensorV, TupleV, Value, applied, sequence_of,
+    NONE, UNKNOWN, BoolV, ConstC, Layer, LayerV, ParamV, StrV, TensorV, TupleV, Value, applied, sequence_of,
 )
+from ..limits import MAX_ITEMS
 from .assignment import assign
+from .expressions import sequence_items
 from .files import defaulted_parameters
 from .functions import call_function
 from .machine import CallSite, Interpreter, callee, expression
@@ -20,6 +22,7 @@ from .operators import OpCall
 from .state import Arguments, Context, State
 
 _PURE_METHODS = {"count", "index", "copy", "get", "keys", "values", "items"}
+_STRING_METHODS = {"startswith", "endswith", "lower", "upper", "strip", "replace", "split"}
 _MODULE_MUTATORS = {"append", "extend", "insert", "add_module", "register_module", "pop", "__setitem__",
                     "__delitem__"}
 
@@ -37,6 +40,10 @@ def call(it: Interpreter, node: ast.Call, st: State, ctx: Context) -> Value:
                 return mutate_dict(it, receiver, current, node, st, ctx)
             if isinstance(current, LayerV) and func_node.attr in _MODULE_MUTATORS:
                 return mutate_module(it, receiver, current, node, st, ctx)
+            if isinstance(current, StrV) and func_node.attr in _STRING_METHODS:
+                return string_method(it, current.text, node, st, ctx)
+        elif type(receiver) is ast.Constant and isinstance(receiver.value, str) and func_node.attr in _STRING_METHODS:
+            return string_method(it, receiver.value, node, st, ctx)
     elif type(func_node) is ast.Attribute and func_node.attr == "get" and type(func_node.value) is ast.Name:
         current = st.env.get(func_node.value.id)
         if isinstance(current, DictV) and not isinstance(current, NamespaceV):
@@ -69,8 +76,9 @@ def call_arguments(it: Interpreter, node: ast.Call, st: State, ctx: Context) -> 
     for arg in node.args:
         if isinstance(arg, ast.Starred):
             value = it.eval(arg.value, st, ctx)
-            if isinstance(value, TupleV):
-                args.extend(value.items)
+            items = sequence_items(value)  # a list, or the modules of a ModuleList (`nn.Sequential(*stages)`)
+            if items is not None:
+                args.extend(items)
             else:
                 starred = True
             continue
@@ -166,6 +174,29 @@ def mutate_list(it: Interpreter, receiver: ast.expr, node: ast.Call, st: State, 
             new = sequence_of(current.items + args[0].items)
     assign(it, receiver, new, st)
     return NONE
+
+
+def string_method(it: Interpreter, text: str, node: ast.Call, st: State, ctx: Context) -> Value:
+    """``arch.startswith("efficientnet_b")``, ``name.lower()``, ``"a.b".split(".")`` on a known text."""
+    method = _method_name(node)
+    arguments = call_arguments(it, node, st, ctx)
+    args = arguments.positional
+    if arguments.starred or arguments.keywords:
+        return UNKNOWN
+    texts = [a.text if isinstance(a, StrV) else None for a in args]
+    if method in ("startswith", "endswith") and len(args) == 1:
+        options = [t.text for t in args[0].items if isinstance(t, StrV)] if isinstance(args[0], TupleV) else texts
+        if None in options or (isinstance(args[0], TupleV) and len(options) != len(args[0].items)):
+            return UNKNOWN
+        test = text.startswith if method == "startswith" else text.endswith
+        return BoolV(ConstC(test(tuple(t for t in options if t is not None))))
+    if method in ("lower", "upper", "strip") and not args:
+        return StrV(getattr(text, method)())
+    if method == "replace" and len(args) == 2 and None not in texts:
+        return StrV(text.replace(texts[0] or "", texts[1] or ""))
+    if method == "split" and len(args) == 1 and texts[0]:
+        return sequence_of(tuple(StrV(part) for part in text.split(texts[0], MAX_ITEMS)))
+    return UNKNOWN
 
 
 def dict_get(it: Interpreter, current: DictV, node: ast.Call, st: State, ctx: Context) -> Value:

@@ -9,6 +9,18 @@ from ..limits import MAX_ORDERS
 from .state import State
 
 SHAPE_TEST = "shape-test:"  # the key prefix of conditions that compare tensor shapes
+STRING_IS = "string-is:"  # the key prefix of `name == 'text'` for an unknown value: one text at most holds
+
+
+def string_is(name: str, text: str) -> AtomC:
+    """``name == text`` for a value the path does not know (``block_type == 'down'``)."""
+    return AtomC(f"{STRING_IS}{name}\0{text}")
+
+
+def _other_string_holds(key: str, st: State) -> bool:
+    """Whether the path already knows the value equals another text than ``key``'s."""
+    name = key.split("\0", 1)[0] + "\0"
+    return any(truth and other != key and other.startswith(name) for other, truth in st.truths.items())
 
 _HOLDS: Dict[str, Callable[[int], bool]] = {
     "==": lambda d: d == 0, "!=": lambda d: d != 0, "<": lambda d: d < 0, "<=": lambda d: d <= 0,
@@ -22,7 +34,10 @@ def decide(cond: Cond, st: State) -> Optional[bool]:
     if isinstance(cond, ConstC):
         return cond.value
     if isinstance(cond, AtomC):
-        return st.truths.get(cond.key)
+        known = st.truths.get(cond.key)
+        if known is None and cond.key.startswith(STRING_IS) and _other_string_holds(cond.key, st):
+            return False  # `block_type == 'normal'` once `block_type == 'down'` held
+        return known
     if isinstance(cond, NotC):
         inner = decide(cond.part, st)
         return None if inner is None else not inner
@@ -69,7 +84,8 @@ def assume(cond: Cond, truth: bool, st: State) -> None:
         if cond.value != truth:
             st.facts.infeasible = True
     elif isinstance(cond, AtomC):
-        if st.truths.get(cond.key, truth) != truth:
+        if st.truths.get(cond.key, truth) != truth or \
+                (truth and cond.key.startswith(STRING_IS) and _other_string_holds(cond.key, st)):
             st.facts.infeasible = True
         st.truths[cond.key] = truth
         if cond.key.startswith(SHAPE_TEST):

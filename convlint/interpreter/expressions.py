@@ -21,7 +21,7 @@ from .conditions import decide
 from .files import canonical
 from .machine import Interpreter, expression
 from .objects import (
-    ClassV, DictV, FuncV, RangeV, SelfMethodV, SelfV, SuperV, TensorMethodV,
+    ClassV, Composite, DictV, FuncV, NamespaceV, RangeV, SelfMethodV, SelfV, SuperV, TensorMethodV,
 )
 from .operators import BIN_OPS, binop, comparison, text_part, to_cond
 from .state import Context, State
@@ -79,13 +79,32 @@ def attribute_of(it: Interpreter, base: Value, attr: str) -> Value:
         if attr == "shape":
             return ShapeV(base)
         return TensorMethodV(base, attr)
+    if isinstance(base, LayerV) and isinstance(base.layer, Composite):
+        return _child_attribute(it, base.layer, attr)
     if isinstance(base, LayerV):
         return base.layer.attribute(attr)
     if isinstance(base, DictV) and attr in base.items:  # a namespace-like config
         return base.items[attr]
+    if isinstance(base, NamespaceV) and base.cls is not None:  # a config's class: constants, static methods
+        with it.within(base.cls):
+            value = class_attribute(it, base.cls, attr)
+        if isinstance(value, FuncV):
+            return value if "staticmethod" in {dotted(d) for d in value.node.decorator_list} else UNKNOWN
+        return value
     if isinstance(base, ParamV) and not attr.startswith("__"):
         return ParamV(f"{base.name}.{attr}")  # `cfg.width`: unknown, but the same at every read
     return UNKNOWN
+
+
+def _child_attribute(it: Interpreter, child: Composite, attr: str) -> Value:
+    """``self.global_pool.feat_mult()``, ``self.encoder.out_channels``: what a module of the analysed
+    code holds, as its own ``self`` reads it, when it was built one way only (its methods run on
+    that module, not on the caller)."""
+    if len(child.variants) != 1 or attr.startswith("__"):
+        return UNKNOWN
+    instance = child.variants[0].self_v
+    with it.within(instance.cls):
+        return _self_attribute(it, instance, attr)
 
 
 def _self_attribute(it: Interpreter, base: SelfV, attr: str) -> Value:

@@ -96,7 +96,9 @@ def closure_of(it: Interpreter, st: State) -> Optional[Env]:
 def call_function(it: Interpreter, fn: FuncV, arguments: Arguments, site: CallSite) -> Value:
     """A helper or a method called from an expression: its paths merged into one value."""
     ends = function_ends(it, fn, arguments, site)
-    value = UNKNOWN if ends is None else merge_into(site.st, ends)
+    # a method of another module (`self.pool.feat_mult()`) changes that module, not the caller's self
+    same_self = fn.bound_self is None or fn.bound_self is site.st.self_v
+    value = UNKNOWN if ends is None else merge_into(site.st, ends, same_self)
     if value is UNKNOWN and returns_built_object(fn.node):
         return LayerV(Opaque(site.node))  # its paths built different things: unknown, but never None
     return value

@@ -175,6 +175,16 @@ def self_method(it: Interpreter, method: SelfMethodV, arguments: Arguments, site
         base_init = next((init for init in inits if init is not None), None)
         if base_init is not None:  # a base class of the analysed code builds part of the module
             return call_function(it, FuncV(base_init, sv), arguments, site)
+        bases = same_file_bases(it, method.owner or sv.cls)
+        if len(bases) == 1 and is_dataclass(bases[0]):  # a dataclass's own __init__ binds its fields
+            with it.within(bases[0]):
+                fields = dataclass_fields(it, bases[0], arguments)
+            if fields is None:
+                sv.attrs.clear()
+                sv.complete = False
+                return UNKNOWN
+            sv.attrs.update(fields)
+            return NONE
         if sv.seq_layers is not None:
             if arguments.starred or kwargs:
                 sv.seq_layers = None
@@ -242,7 +252,7 @@ def instantiate(it: Interpreter, cls: ast.ClassDef, arguments: Arguments, site: 
         return torch_class(it, base, Arguments(arguments.positional, arguments.keywords), site)
     if kind is None and is_dataclass(cls):
         return dataclass_instance(it, cls, arguments)
-    if kind is None and not cls.bases and ctx.depth < MAX_DEPTH and id(cls) not in it.in_progress:
+    if kind is None and plain_bases(it, cls) and ctx.depth < MAX_DEPTH and id(cls) not in it.in_progress:
         return config_instance(it, cls, arguments, site, closure)
     if kind is None or ctx.depth >= MAX_DEPTH or id(cls) in it.in_progress:
         return LayerV(Opaque(anchor))
@@ -288,15 +298,28 @@ def config_instance(it: Interpreter, cls: ast.ClassDef, arguments: Arguments, si
     settings = [dict(e.self_v.attrs) if e.self_v is not None else None for e in ends]
     if not settings or any(s is None or s != settings[0] for s in settings):
         return UNKNOWN
-    return NamespaceV(settings[0] or {})
+    return NamespaceV(settings[0] or {}, cls=cls)
+
+
+def plain_bases(it: Interpreter, cls: ast.ClassDef) -> bool:
+    """Whether every base of ``cls`` is a plain class of the analysed code (not a module), if it has
+    any: a class of settings (torchvision's ``MBConvConfig(_MBConvConfig)``)."""
+    bases = same_file_bases(it, cls)
+    return len(bases) == len(cls.bases) and all(class_kind(it, b) is None for b in bases)
 
 
 def dataclass_instance(it: Interpreter, cls: ast.ClassDef, arguments: Arguments) -> Value:
     """A ``@dataclass`` config (``LayerFn(conv_norm_act=ConvNormAct)``): its fields, bound like
     ``__init__`` binds them, readable as attributes. Inherited fields are not followed."""
+    items = dataclass_fields(it, cls, arguments)
+    return UNKNOWN if items is None else NamespaceV(items)
+
+
+def dataclass_fields(it: Interpreter, cls: ast.ClassDef, arguments: Arguments) -> Optional[Dict[str, Value]]:
+    """The fields of a ``@dataclass`` as its generated ``__init__`` binds them from ``arguments``."""
     args, kwargs = arguments.positional, arguments.keywords
-    if cls.bases:
-        return UNKNOWN
+    if cls.bases or arguments.starred:
+        return None
     fields: List[Tuple[str, Optional[Value]]] = []
     for small in cls.body:
         if not isinstance(small, ast.AnnAssign) or not isinstance(small.target, ast.Name):
@@ -314,12 +337,12 @@ def dataclass_instance(it: Interpreter, cls: ast.ClassDef, arguments: Arguments)
         fields.append((small.target.id, default))
     names = [name for name, _ in fields]
     if len(args) > len(fields) or any(k not in names for k in kwargs):
-        return UNKNOWN
+        return None
     items: Dict[str, Value] = {}
     for i, (name, default) in enumerate(fields):
         given_value = args[i] if i < len(args) else kwargs.get(name)
         items[name] = given_value if given_value is not None else (UNKNOWN if default is None else default)
-    return NamespaceV(items)
+    return items
 
 
 def run_composite(it: Interpreter, layer: Composite, t: TensorV, st: State, ctx: Context,

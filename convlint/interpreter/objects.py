@@ -57,7 +57,11 @@ class DictV(Value):
 @dataclass(frozen=True, eq=False)
 class NamespaceV(DictV):
     """A ``@dataclass`` config instance: fields read as attributes (``layers.conv_norm_act(...)`` calls
-    one); not a dict, so method calls on it are not dict changes."""
+    one); not a dict, so method calls on it are not dict changes. A ``copy.copy`` of one is ``copied``:
+    no other name holds it, so setting its attributes changes only it."""
+
+    copied: bool = False
+    cls: Optional[ast.ClassDef] = None  # the plain class it is an instance of: its static methods
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ..torchlib.values import (
     ParamV, RefV, ShapeV, SpatialSizesV, SpatialSizeV, Step, StepKind, StrV, TensorV, TupleV, Value, sequence_of,
 )
 from .classes import TORCH_BASES, is_layer_class
-from .conditions import SHAPE_TEST
+from .conditions import SHAPE_TEST, string_is
 from .machine import CallSite, Interpreter
 from .modules import flow_of, report_join
 from .objects import ClassV, DictV, FuncV, NamespaceV, PartialV
@@ -231,6 +231,10 @@ def compare(it: Interpreter, op: Type[ast.cmpop], left: Value, right: Value, lef
     a, b = as_poly(left), as_poly(right)
     if sym is not None and a is not None and b is not None:
         return CmpC(sym, a, b)
+    named_text = (left, right) if isinstance(right, StrV) else (right, left)
+    if sym in ("==", "!=") and isinstance(named_text[0], ParamV) and isinstance(named_text[1], StrV):
+        atom = string_is(named_text[0].name, named_text[1].text)  # the value equals one text at most
+        return atom if sym == "==" else NotC(atom)
     if sym in ("==", "!=") and isinstance(left, (StrV, NoneV)) and isinstance(right, (StrV, NoneV)):
         same = left == right
         return ConstC(same if sym == "==" else not same)

@@ -15,7 +15,7 @@ from ..torchlib.values import (
 from .classes import class_attribute, is_layer_class
 from .machine import CallSite, Interpreter, callee
 from .modules import assign_self, flow_of, self_method, torch_class
-from .objects import ClassV, DictV, NamedLayersV, PartialV, RangeV, SelfMethodV, SelfV, SuperV
+from .objects import ClassV, DictV, NamedLayersV, NamespaceV, PartialV, RangeV, SelfMethodV, SelfV, SuperV
 from .expressions import sequence_items
 from .operators import OpCall, is_instance, number_of
 from .state import Arguments
@@ -199,6 +199,31 @@ def _sum(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value
             return UNKNOWN  # (floats, tensors and unknowns: not a channel count)
         total = total + p
     return IntV(total)
+
+
+@special("copy.copy", "copy.deepcopy")
+def _copy(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
+    """A copy of a config (torchvision's ``block_cnf = copy.copy(cnf)``), a list or a number."""
+    args = arguments.positional
+    if len(args) != 1 or arguments.keywords:
+        return UNKNOWN
+    value = args[0]
+    if isinstance(value, NamespaceV):
+        return NamespaceV(dict(value.items), copied=True, cls=value.cls)
+    if isinstance(value, DictV):
+        return DictV(dict(value.items))
+    if isinstance(value, (TupleV, IntV, FloatV, StrV, BoolV)) or value is NONE:
+        return value  # (values convlint keeps unchanged: a copy reads the same)
+    return UNKNOWN
+
+
+@special("builtins.float")
+def _float(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
+    args = arguments.positional
+    if len(args) == 1 and not arguments.keywords and isinstance(args[0], FloatV):
+        return args[0]
+    p = as_poly(args[0]) if len(args) == 1 and isinstance(args[0], IntV) else None
+    return FloatV(float(p.value)) if p is not None and p.value is not None and abs(p.value) < 2 ** 53 else UNKNOWN
 
 
 @special("builtins.enumerate")

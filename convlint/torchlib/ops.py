@@ -266,8 +266,10 @@ def call_method(x: TensorV, name: str, args: Sequence[Value], kwargs: Mapping[st
 def channel_range(x: TensorV, node: ast.AST, lower: Optional[Poly], upper: Optional[Poly], facts: Facts) -> Value:
     """``x[:, lower:upper]`` (GhostNet's ``out[:, :self.out_chs]``): the channels in the range, where
     they are numbers or ``upper`` provably within the map's channels; the other dims unchanged."""
-    if x.flat or x.channels is None or x.channels_last:
+    if x.flat or x.channels_last:
         return UNKNOWN  # (channels last: dim 1 is a spatial one)
+    if x.channels is None:
+        return _some_channels(x, node)
     channels = facts.resolve(x.channels)
     start = Poly.const(0) if lower is None else facts.resolve(lower)
     stop = channels if upper is None else facts.resolve(upper)
@@ -277,10 +279,16 @@ def channel_range(x: TensorV, node: ast.AST, lower: Optional[Poly], upper: Optio
             return UNKNOWN
         return _channels(x, node, Poly.const(picked.start), Poly.const(len(picked)))
     before = Poly.const(-1)
-    if not (prove_greater(start, before, facts) and prove_greater(channels - stop, before, facts)
-            and prove_greater(stop, start, facts)):
-        return UNKNOWN  # (a negative bound counts from the end: not followed symbolically)
+    if not (prove_greater(start, before, facts) and prove_greater(stop, start, facts)):
+        return _some_channels(x, node)  # (a negative bound counts from the end: not followed symbolically)
+    if not prove_greater(channels - stop, before, facts):  # the range may run past the map's end
+        return x.then(ChannelSlice(node, start, stop - start).step(), channels=None)
     return _channels(x, node, start, stop - start)
+
+
+def _some_channels(x: TensorV, node: ast.AST) -> TensorV:
+    """A range of ``x``'s channels that is not known: its sizes are still ``x``'s."""
+    return x.then(Step(StepKind.OTHER, node), channels=None)
 
 
 def _channels(x: TensorV, node: ast.AST, start: Poly, size: Poly) -> TensorV:
