@@ -10,14 +10,14 @@ from ..symbolic.poly import Poly
 from ..torchlib import ops
 from ..torchlib.catalogue import as_poly
 from ..torchlib.values import (
-    FALSE, NONE, TRUE, UNKNOWN, AtomC, BoolV, ConstC, FloatV, IntV, LayerV, RefV, StrV, TupleV, Value,
+    FALSE, NONE, TRUE, UNKNOWN, AndC, AtomC, BoolV, ConstC, OrC, FloatV, IntV, LayerV, RefV, StrV, TupleV, Value,
 )
 from .classes import class_attribute, is_layer_class
 from .machine import CallSite, Interpreter, callee
 from .modules import assign_self, flow_of, self_method, torch_class
 from .objects import ClassV, DictV, NamedLayersV, NamespaceV, PartialV, RangeV, SelfMethodV, SelfV, SuperV
 from .expressions import sequence_items
-from .operators import OpCall, is_instance, number_of
+from .operators import OpCall, is_instance, number_of, to_cond
 from .state import Arguments
 
 Special = Callable[[Interpreter, str, Arguments, CallSite], Value]  # (interpreter, qualified name, ...)
@@ -199,6 +199,19 @@ def _sum(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value
             return UNKNOWN  # (floats, tensors and unknowns: not a channel count)
         total = total + p
     return IntV(total)
+
+
+@special("builtins.any", "builtins.all")
+def _any_all(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value:
+    """``any([isinstance(v, tuple) for v in (k, s)])``: the truth of each item, joined."""
+    args = arguments.positional
+    items = sequence_items(args[0]) if len(args) == 1 and not arguments.keywords else None
+    if items is None:
+        return UNKNOWN
+    conds = tuple(to_cond(it, item, site.node) for item in items)
+    if q == "builtins.any":
+        return BoolV(OrC(conds) if conds else FALSE)
+    return BoolV(AndC(conds) if conds else TRUE)
 
 
 @special("copy.copy", "copy.deepcopy")
