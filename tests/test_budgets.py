@@ -210,3 +210,53 @@ def test_reproducers_are_built_only_when_they_will_be_run_or_printed() -> None:
     assert len(errors) == 4 and all(d.repro is None for d in errors)  # (--no-confirm, the flake8 plugin)
     wanted = [d for d in check_path(sample, CheckRequest(reproduce=True)) if d.severity == "error"]
     assert len(wanted) == 4 and all(d.repro is not None for d in wanted)
+
+
+HELPER_THEN_BUILDER = '''
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x) + x
+
+
+def make_stem(in_chs, out_chs):
+    layers = []
+    for i in range(32):
+        for j in range(32):
+            for k in range(8):
+                layers.append(Block(out_chs))
+    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 3), *layers)
+
+
+class Net(nn.Module):
+    def __init__(self, width, num_classes=10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.stem(x)), 1))
+
+
+def net():
+    return Net(16)
+'''
+
+
+def test_a_helper_that_needs_arguments_leaves_the_builders_budget_to_builders(tmp_path) -> None:
+    """``make_stem(in_chs, out_chs)`` builds blocks of the file, so it counts as a builder, but it runs
+    with symbols and its loops take every step it is given: ``net()``, which runs with the model's
+    numbers, still gets the builders' budget and finds the classifier's width."""
+    path = tmp_path / "model.py"
+    path.write_text(HELPER_THEN_BUILDER)
+    found = [(d.line, d.code) for d in check_path(str(path), CheckRequest())]
+    line = HELPER_THEN_BUILDER.splitlines().index("        self.fc = nn.Linear(32, num_classes)") + 1
+    assert (line, "CVL303") in found

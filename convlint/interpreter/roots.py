@@ -110,7 +110,8 @@ def analyse_function(it: Interpreter, fn: Def) -> None:
     # of a file (resnet18, resnet34, ..., often dozens) share one class's budget, which the first
     # may spend whole (an EfficientNet-B0 built with its numbers takes most of it)
     budget = STEP_BUDGET // 2
-    if builds:
+    shared = builds and not _needs_arguments(fn)  # (`create_stem(in_chs, ...)` is run with symbols: a helper)
+    if shared:
         budget = it.builder_steps
         if budget <= 0:
             return
@@ -132,8 +133,15 @@ def analyse_function(it: Interpreter, fn: Def) -> None:
         raise  # the file's budget: nothing more of this file is run
     except OutOfBudget:
         pass
-    if builds:
+    if shared:
         it.builder_steps -= it.steps - (STEP_BUDGET - budget)
+
+
+def _needs_arguments(fn: Def) -> bool:
+    """Whether ``fn`` has a parameter a call must give (one with no default)."""
+    args = fn.args
+    positional = args.posonlyargs + args.args
+    return len(args.defaults) < len(positional) or any(d is None for d in args.kw_defaults)
 
 
 def in_run_order(it: Interpreter, functions: Sequence[Def]) -> List[Def]:
