@@ -185,11 +185,12 @@ def string_method(it: Interpreter, text: str, node: ast.Call, st: State, ctx: Co
         return UNKNOWN
     texts = [a.text if isinstance(a, StrV) else None for a in args]
     if method in ("startswith", "endswith") and len(args) == 1:
-        options = [t.text for t in args[0].items if isinstance(t, StrV)] if isinstance(args[0], TupleV) else texts
-        if None in options or (isinstance(args[0], TupleV) and len(options) != len(args[0].items)):
+        given = args[0].items if isinstance(args[0], TupleV) else args  # one text, or a tuple of texts
+        affixes = tuple(t.text for t in given if isinstance(t, StrV))
+        if len(affixes) != len(given):
             return UNKNOWN
         test = text.startswith if method == "startswith" else text.endswith
-        return BoolV(ConstC(test(tuple(t for t in options if t is not None))))
+        return BoolV(ConstC(test(affixes)))
     if method in ("lower", "upper", "strip") and not args:
         return StrV(getattr(text, method)())
     if method == "replace" and len(args) == 2 and None not in texts:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict
 
+from ..limits import MAX_ITEMS
 from ..symbolic.poly import Poly
 from ..torchlib import ops
 from ..torchlib.catalogue import as_poly
@@ -188,7 +189,8 @@ def _sum(it: Interpreter, q: str, arguments: Arguments, site: CallSite) -> Value
     if not 1 <= len(args) <= 2 or arguments.keywords or arguments.starred:
         return UNKNOWN
     items = sequence_items(args[0])
-    if items is None and isinstance(args[0], RangeV) and args[0].numbers is not None and len(args[0].numbers) <= 4096:
+    if items is None and isinstance(args[0], RangeV) and args[0].numbers is not None and \
+            len(args[0].numbers) <= MAX_ITEMS:
         items = [IntV(Poly.const(n)) for n in args[0].numbers]
     if items is None:
         return UNKNOWN
