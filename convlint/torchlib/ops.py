@@ -20,8 +20,8 @@ from .events import Concatenation
 from .flattening import flatten
 from .layers import ChannelSlice, ResizeTo, Upsample
 from .values import (
-    CHANNEL_PREFIX, FALSE, NONE, UNKNOWN, BatchSizeV, BoolV, Flow, IntV, ShapeV, SpatialSizesV, SpatialSizeV, Step, StepKind, TensorV,
-    TupleV, Value,
+    CHANNEL_PREFIX, FALSE, NONE, UNKNOWN, BatchSizeV, BoolV, Flow, IntV, ShapeV, SpatialSizesV, SpatialSizeV, Step,
+    StepKind, TensorV, TupleV, Value,
 )
 
 class OpSite:
