@@ -26,7 +26,7 @@ from ..symbolic.poly import FLOOR_ATOMS, Facts, Poly
 from ..torchlib.events import ChannelUse, Concatenation, ConvBuilt, diverging
 from ..torchlib.flattening import FLATTENED_SIZE
 from ..torchlib.layers import NoReplay, Replayable, SizesOf, Template
-from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV
+from ..torchlib.values import CHANNEL_PREFIX, Step, StepKind, TensorV, input_dim
 from .replay import Refused, Untraceable, argument_refusal, joined_mismatch, mismatched_dims, shape_through
 from .scaling import SIZES, Spec, affordable
 from .spec import CHANNELS, CONCAT
@@ -214,13 +214,13 @@ def _at_size(layers: Sequence[Layer], root: str, size: Sequence[int], facts: Fac
             out.append((name, {"parts": parts}))
         elif isinstance(args.get("size"), SizesOf):
             numbers = {a: Poly.const(v) for a, v in env.items()}
+            given = {input_dim(root, len(size) - i): n for i, n in enumerate(size)}  # (the input's own dims)
             sizes = []
             for dim in args["size"].dims:
-                owner, _, place = dim.base.rpartition("#")
-                if owner != root or not place.isdigit() or not 1 <= int(place) <= len(size):
-                    return None
+                if dim.base not in given:
+                    return None  # (another input's size)
                 ops = [op.resolved(facts).resolved(Facts(subst=numbers)) for op in dim.ops]
-                n = Dim(dim.base, tuple(ops)).concrete(size[len(size) - int(place)], Facts())
+                n = Dim(dim.base, tuple(ops)).concrete(given[dim.base], Facts())
                 if n is None:
                     return None
                 sizes.append(n)
@@ -275,7 +275,7 @@ def _input_channels(root: str, facts: Facts) -> Poly:
 def _sizes_for(t: TensorV, rank: int) -> Sequence[Tuple[int, ...]]:
     known = dict(t.known_sizes)
     if known:
-        return [tuple(known.get(f"{t.root}#{rank - i}", 32) for i in range(rank))]
+        return [tuple(known.get(input_dim(t.root, rank - i), 32) for i in range(rank))]
     return [(n,) * rank for n in SIZES]
 
 

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from ..symbolic.poly import Poly
 from ..torchlib.catalogue import MODEL_CODE
 from ..torchlib.layers import Sequential
-from ..torchlib.values import CHANNEL_PREFIX, LayerV, TensorV, Value
+from ..torchlib.values import CHANNEL_PREFIX, LayerV, TensorV, Value, input_dim
 from .classes import class_kind, find_method
 from .files import signature
 from .functions import run_function
@@ -89,7 +89,7 @@ def forward_inputs(forward: Def, input_size: Optional[Tuple[int, ...]]) -> List[
         known: Tuple[Tuple[str, int], ...] = ()
         if input_size and i == 0:
             spatial = input_size[1:]
-            known = tuple((f"{root}#{k}", spatial[-k]) for k in range(1, len(spatial) + 1))
+            known = tuple((input_dim(root, k), spatial[-k]) for k in range(1, len(spatial) + 1))
         args.append(TensorV(root, channels, None, known_sizes=known, rank_open=True))
     return args
 

@@ -21,7 +21,7 @@ from .flattening import flatten
 from .layers import ChannelSlice, ResizeTo, Upsample
 from .values import (
     CHANNEL_PREFIX, FALSE, NONE, UNKNOWN, BatchSizeV, BoolV, Flow, IntV, ShapeV, SpatialSizesV, SpatialSizeV, Step,
-    StepKind, TensorV, TupleV, Value,
+    StepKind, TensorV, TupleV, Value, input_dim,
 )
 
 class OpSite:
@@ -305,7 +305,7 @@ def tensor_size(t: TensorV, k: int) -> Value:
     if t.flat or t.channels_last:
         return UNKNOWN
     if t.dims is None:  # an input whose rank is open: its last dims are named from the end
-        return SpatialSizeV(Dim(f"{t.root}#{-k}")) if t.rank_open and -3 <= k < 0 else UNKNOWN
+        return SpatialSizeV(Dim(input_dim(t.root, -k))) if t.rank_open and -3 <= k < 0 else UNKNOWN
     rank = len(t.dims) + 2
     if 2 <= k < rank or -len(t.dims) <= k < 0:
         return SpatialSizeV(t.dims[k % rank - 2])
@@ -385,5 +385,5 @@ def new_tensor(args: Sequence[Value], kwargs: Mapping[str, Value], node: ast.Cal
     n = len(spatial)
     channels = Poly.atom(f"{CHANNEL_PREFIX}{root}]")
     flow.facts.add_equal(channels, Poly.const(known[1]))  # (as an input-size gives them)
-    return TensorV(root, channels, tuple(Dim(f"{root}#{n - i}") for i in range(n)),
-                   known_sizes=tuple((f"{root}#{k}", spatial[-k]) for k in range(1, n + 1)))
+    return TensorV(root, channels, tuple(Dim(input_dim(root, n - i)) for i in range(n)),
+                   known_sizes=tuple((input_dim(root, k), spatial[-k]) for k in range(1, n + 1)))

@@ -167,6 +167,12 @@ class NotC(Cond):
 CHANNEL_PREFIX = "C["  # channel symbols of input tensors (``C[x]``): learned from the first layer using them
 
 
+def input_dim(root: str, from_end: int) -> str:
+    """The name of a spatial dim of the input ``root``, counted from its last (1): the names hold
+    whatever the input's rank turns out to be."""
+    return f"{root}#{from_end}"
+
+
 class StepKind(StrEnum):
     """What a step did to a tensor (a string, so that ``kind == "conv"`` reads as it did)."""
 
@@ -301,7 +307,7 @@ class TensorV(Value):
         if self.dims is None:
             if not self.rank_open:
                 return None
-            return tuple(Dim(f"{self.root}#{n - i}") for i in range(n))
+            return tuple(Dim(input_dim(self.root, n - i)) for i in range(n))
         if len(self.dims) != n:
             return None
         return self.dims
