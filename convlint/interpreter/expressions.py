@@ -87,10 +87,7 @@ def attribute_of(it: Interpreter, base: Value, attr: str) -> Value:
         return base.items[attr]
     if isinstance(base, NamespaceV) and base.cls is not None:  # a config's class: constants, static methods
         with it.within(base.cls):
-            value = class_attribute(it, base.cls, attr)
-        if isinstance(value, FuncV):
-            return value if "staticmethod" in {dotted(d) for d in value.node.decorator_list} else UNKNOWN
-        return value
+            return _through_instance(class_attribute(it, base.cls, attr), None)
     if isinstance(base, ParamV) and not attr.startswith("__"):
         return ParamV(f"{base.name}.{attr}")  # `cfg.width`: unknown, but the same at every read
     return UNKNOWN
@@ -114,14 +111,19 @@ def _self_attribute(it: Interpreter, base: SelfV, attr: str) -> Value:
         return ClassV(base.cls, closure=base.closure)
     if attr in ("add_module", "register_module") or attr in DICT_VIEWS and class_kind(it, base.cls) == "dict":
         return SelfMethodV(base, attr)
-    value = class_attribute(it, base.cls, attr)
+    return _through_instance(class_attribute(it, base.cls, attr), base)
+
+
+def _through_instance(value: Value, instance: Optional[SelfV]) -> Value:
+    """A class attribute as an instance reads it: a method bound to ``instance`` (unknown without one:
+    a config's plain methods are not followed), a static method as it is."""
     if isinstance(value, FuncV):
         decorators = {dotted(d) for d in value.node.decorator_list}
         if "staticmethod" in decorators:
             return value
-        if decorators - _UNDECORATED:
+        if decorators - _UNDECORATED or instance is None:
             return UNKNOWN  # classmethods, properties, caches: not modelled
-        return FuncV(value.node, base)
+        return FuncV(value.node, instance)
     return value
 
 

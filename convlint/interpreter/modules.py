@@ -171,11 +171,11 @@ def self_method(it: Interpreter, method: SelfMethodV, arguments: Arguments, site
         return UNKNOWN
     if method.name == "super.__init__":
         # the bases of the class whose __init__ called super() (not always the instance's class)
-        inits = [find_method(it, b, "__init__") for b in same_file_bases(it, method.owner or sv.cls)]
+        bases = same_file_bases(it, method.owner or sv.cls)
+        inits = [find_method(it, b, "__init__") for b in bases]
         base_init = next((init for init in inits if init is not None), None)
         if base_init is not None:  # a base class of the analysed code builds part of the module
             return call_function(it, FuncV(base_init, sv), arguments, site)
-        bases = same_file_bases(it, method.owner or sv.cls)
         if len(bases) == 1 and is_dataclass(bases[0]):  # a dataclass's own __init__ binds its fields
             with it.within(bases[0]):
                 fields = dataclass_fields(it, bases[0], arguments)
